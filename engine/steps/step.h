@@ -1,0 +1,88 @@
+// The contract between the runtime and a step implementation (built-in now, plugin capabilities
+// later). A step gets its rendered input and a context, and answers with an output, an error, or
+// "suspend until T" (a wait). It never touches the store: the runtime commits what it returns.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/common/result.h"
+
+namespace herald::expr {
+class Evaluator;
+struct Scope;
+}  // namespace herald::expr
+
+namespace herald::steps {
+
+using Clock = std::chrono::system_clock;
+
+struct StepContext {
+  std::string run_id;
+  std::string step_id;
+  int item = -1;
+  int attempt = 1;
+  // Stable for (run, step, item) across retries and restarts; effects carry it so they happen
+  // at most once.
+  std::string idempotency_key;
+  // When the step must be done (from `timeout:`); time_point::max() when unbounded.
+  Clock::time_point deadline = Clock::time_point::max();
+  const std::atomic<bool>* cancelled = nullptr;
+  // For steps that evaluate Lua (`script`): the thread's evaluator and the run's scope.
+  expr::Evaluator* evaluator = nullptr;
+  const expr::Scope* scope = nullptr;
+  // Writes a line to the run's log (and Herald's structured log) under this step.
+  std::function<void(std::string_view level, std::string_view message)> log;
+
+  bool is_cancelled() const { return cancelled != nullptr && cancelled->load(); }
+  // Time left before the deadline, or `fallback` when there is none.
+  std::chrono::milliseconds remaining(std::chrono::milliseconds fallback) const;
+};
+
+// What a step returns.
+struct StepOutcome {
+  enum class Kind { done, failed, suspend } kind = Kind::done;
+  Json output = nullptr;           // done; or for suspend: the output once the wait ends
+  Error error;                     // failed
+  Clock::time_point resume_at{};   // suspend
+
+  static StepOutcome done(Json output);
+  static StepOutcome failed(Error error);
+  static StepOutcome suspend_until(Clock::time_point at, Json output_when_resumed);
+};
+
+class Step {
+ public:
+  virtual ~Step() = default;
+  virtual StepOutcome run(const Json& input, StepContext& context) = 0;
+};
+
+struct StepInfo {
+  std::string name;         // what `uses:` names
+  std::string description;
+  // `with:` fields that are passed as written, not rendered as templates (e.g. script's code).
+  std::vector<std::string> raw_fields;
+  std::shared_ptr<Step> step;  // shared by all runs; implementations are thread-safe
+};
+
+class StepRegistry {
+ public:
+  // Refuses a second step with the same name.
+  Status add(StepInfo info);
+  const StepInfo* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+  // The registry with every built-in step.
+  static StepRegistry with_builtins();
+
+ private:
+  std::map<std::string, StepInfo, std::less<>> steps_;
+};
+
+}  // namespace herald::steps
