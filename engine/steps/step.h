@@ -69,6 +69,9 @@ struct StepInfo {
   // `with:` fields that are passed as written, not rendered as templates (e.g. script's code).
   std::vector<std::string> raw_fields;
   std::shared_ptr<Step> step;  // shared by all runs; implementations are thread-safe
+  // A pure step has no effect outside the run (set, script, log): the runtime may skip
+  // recording "running" before it, since re-running it after a crash changes nothing.
+  bool pure = false;
 };
 
 class StepRegistry {

@@ -1,0 +1,49 @@
+# Herald: `make run` starts Herald with the example workflows; `make test` runs every test.
+# Both install what is missing (scripts/install-deps), configure and build first.
+
+BUILD_DIR ?= build/release
+ASAN_BUILD_DIR ?= build/asan
+JOBS ?= 2
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+DATA_DIR ?= .herald
+
+.PHONY: all deps build build-asan run test test-release test-asan bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+$(ASAN_BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD_DIR) $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DHERALD_SANITIZE=ON -DHERALD_BUILD_BENCH=OFF
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+build-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD_DIR) -j$(JOBS)
+
+run: build
+	@scripts/run-examples $(BUILD_DIR)/herald $(DATA_DIR)
+
+# Every test, on the optimised build and then on the ASan+UBSan build.
+test: test-release test-asan
+
+test-release: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+test-asan: build-asan
+	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) --timeout 600
+
+bench: build
+	@scripts/run-benchmarks $(BUILD_DIR)
+
+format:
+	git ls-files '*.cc' '*.h' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,527 @@
+#include "engine/cli/cli.h"
+
+#include <csignal>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "engine/cli/args.h"
+#include "engine/cli/config.h"
+#include "engine/common/duration.h"
+#include "engine/common/time.h"
+#include "engine/runtime/engine.h"
+#include "engine/steps/builtins.h"
+
+namespace herald::cli {
+
+namespace {
+
+const std::vector<FlagSpec> kStoreFlags = {
+    {"config", true, false, "configuration file (default ./herald.yaml when present)", "FILE"},
+    {"data-dir", true, false, "where Herald keeps its data (HERALD_DATA_DIR, default ./.herald)", "DIR"},
+    {"store", true, false, "store URL, e.g. sqlite:PATH (HERALD_STORE)", "URL"},
+};
+
+std::vector<FlagSpec> with_store_flags(std::vector<FlagSpec> specs) {
+  specs.insert(specs.end(), kStoreFlags.begin(), kStoreFlags.end());
+  specs.push_back({"help", false, false, "show this help", ""});
+  return specs;
+}
+
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  bool interactive;
+};
+
+int usage_error(Io& io, const std::string& message) {
+  io.err << "error: " << message << "\n";
+  return kExitInvalid;
+}
+
+Result<Config> config_from(const ParsedArgs& args) {
+  auto config = load_config(args.value("config").value_or(""));
+  if (!config.ok()) return config;
+  if (auto dir = args.value("data-dir")) config->data_dir = *dir;
+  if (auto url = args.value("store")) config->store_url = *url;
+  return config;
+}
+
+Result<std::unique_ptr<store::Store>> open_configured_store(const Config& config) {
+  return store::open_store(config.effective_store_url());
+}
+
+std::string read_text_file(const std::string& path, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot read " + path + ": " + std::strerror(errno);
+    return {};
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::string format_ms(std::optional<std::chrono::milliseconds> duration) {
+  if (!duration) return "";
+  auto ms = duration->count();
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  std::ostringstream out;
+  out.precision(ms < 60'000 ? 2 : 0);
+  out << std::fixed << static_cast<double>(ms) / 1000.0 << "s";
+  return out.str();
+}
+
+std::string step_label(const std::string& step_id, int item) {
+  return item >= 0 ? step_id + "[" + std::to_string(item) + "]" : step_id;
+}
+
+// Prints progress lines: aligned text on a terminal, one JSON object per line otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(std::ostream& out, bool json) : out_(out), json_(json) {}
+
+  void operator()(const runtime::ProgressEvent& event) {
+    std::lock_guard lock(mu_);
+    if (json_) {
+      Json line = {{"at", format_iso8601(event.at)}, {"run", event.run_id}, {"state", event.state}};
+      if (!event.step_id.empty()) line["step"] = event.step_id;
+      if (event.item >= 0) line["item"] = event.item;
+      if (event.attempt > 0) line["attempt"] = event.attempt;
+      if (event.duration) line["duration_ms"] = event.duration->count();
+      if (event.error) line["error"] = event.error->to_json();
+      if (!event.message.empty()) line["message"] = event.message;
+      out_ << line.dump() << "\n" << std::flush;
+      return;
+    }
+    std::string who = event.step_id.empty() ? "run " + event.run_id : step_label(event.step_id, event.item);
+    std::string line = "  " + who;
+    if (line.size() < 30) line.resize(30, ' ');
+    line += " " + event.state;
+    if (line.size() < 42) line.resize(42, ' ');
+    line += " " + format_ms(event.duration);
+    if (event.attempt > 1) line += "  (attempt " + std::to_string(event.attempt) + ")";
+    if (!event.message.empty()) line += "  " + event.message;
+    if (event.error) line += "\n      " + event.error->message;
+    out_ << line << "\n" << std::flush;
+  }
+
+ private:
+  std::mutex mu_;
+  std::ostream& out_;
+  bool json_;
+};
+
+runtime::EngineOptions engine_options(const Config& config) {
+  runtime::EngineOptions options;
+  options.worker_threads = config.workers;
+  options.limits = config.limits;
+  options.env = config.env_json();
+  options.secrets = config.secrets_json();
+  return options;
+}
+
+// ---- herald validate ----------------------------------------------------------------------
+
+int cmd_validate(const std::vector<std::string>& argv, Io& io) {
+  std::vector<FlagSpec> specs = {{"json", false, false, "print diagnostics as JSON", ""},
+                                 {"help", false, false, "show this help", ""}};
+  auto args = parse_args(argv, specs, "herald validate");
+  if (!args.ok()) return usage_error(io, args.error().message);
+  if (args->has("help") || args->positional.empty()) {
+    (args->has("help") ? io.out : io.err)
+        << "Usage: herald validate FILE...\n\nChecks workflow files and reports every problem as "
+           "file:line:column: field: message.\n\n"
+        << flags_help(specs);
+    return args->has("help") ? kExitOk : kExitInvalid;
+  }
+  auto registry = steps::StepRegistry::with_builtins();
+  auto options = runtime::workflow_parse_options(registry);
+  bool all_ok = true;
+  Json report = Json::array();
+  for (const auto& file : args->positional) {
+    auto outcome = model::load_workflow_file(file, options);
+    all_ok = all_ok && outcome.ok();
+    if (args->has("json")) {
+      Json entry = {{"file", file}, {"valid", outcome.ok()}, {"errors", Json::array()}};
+      for (const auto& d : outcome.diagnostics) entry["errors"].push_back(d.to_json());
+      report.push_back(entry);
+      continue;
+    }
+    if (outcome.ok()) {
+      io.out << file << ": ok (" << outcome.workflow->id << ", " << outcome.workflow->steps.size()
+             << " steps)\n";
+    } else {
+      for (const auto& d : outcome.diagnostics) io.err << d.to_string() << "\n";
+    }
+  }
+  if (args->has("json")) io.out << report.dump(2) << "\n";
+  return all_ok ? kExitOk : kExitInvalid;
+}
+
+// ---- herald run ---------------------------------------------------------------------------
+
+Result<Json> parse_input_flags(const ParsedArgs& args) {
+  Json inputs = Json::object();
+  if (auto json = args.value("inputs")) {
+    inputs = Json::parse(*json, nullptr, false);
+    if (inputs.is_discarded() || !inputs.is_object()) {
+      return make_error(ErrorCode::invalid_argument, "--inputs must be a JSON object");
+    }
+  }
+  for (const auto& pair : args.values("input")) {
+    auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(ErrorCode::invalid_argument, "--input '" + pair + "' must look like name=value");
+    }
+    inputs[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return inputs;
+}
+
+int cmd_run(const std::vector<std::string>& argv, Io& io) {
+  auto specs = with_store_flags({
+      {"input", true, true, "an input value", "NAME=VALUE"},
+      {"inputs", true, false, "all inputs as one JSON object", "JSON"},
+      {"json", false, false, "progress as JSON lines (the default when not on a terminal)", ""},
+  });
+  auto args = parse_args(argv, specs, "herald run");
+  if (!args.ok()) return usage_error(io, args.error().message);
+  if (args->has("help")) {
+    io.out << "Usage: herald run FILE [--input NAME=VALUE]...\n\nRuns one workflow to completion in "
+              "the foreground, durably: a crash or Ctrl-C leaves the run in the store for "
+              "`herald resume`.\nExit code: 0 succeeded, 1 failed, 2 invalid workflow or inputs.\n\n"
+           << flags_help(specs);
+    return kExitOk;
+  }
+  if (args->positional.size() != 1) return usage_error(io, "herald run takes one workflow FILE");
+  const std::string& file = args->positional[0];
+  std::string read_error;
+  std::string source = read_text_file(file, &read_error);
+  if (!read_error.empty()) return usage_error(io, read_error);
+  auto inputs = parse_input_flags(*args);
+  if (!inputs.ok()) return usage_error(io, inputs.error().message);
+  auto config = config_from(*args);
+  if (!config.ok()) return usage_error(io, config.error().message);
+  auto store = open_configured_store(*config);
+  if (!store.ok()) {
+    io.err << "error: " << store.error().message << "\n";
+    return kExitFailed;
+  }
+
+  bool json = args->has("json") || !io.interactive;
+  ProgressPrinter printer(io.out, json);
+  auto options = engine_options(*config);
+  options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
+  auto registry = steps::StepRegistry::with_builtins();
+  runtime::Engine engine(**store, registry, options);
+  auto run_id = engine.start_run(source, file, *inputs);
+  if (!run_id.ok()) {
+    io.err << run_id.error().message << "\n";
+    return run_id.error().code == ErrorCode::invalid_argument ? kExitInvalid : kExitFailed;
+  }
+  auto record = engine.wait_for_run(*run_id);
+  engine.shutdown();
+  if (!record.ok()) {
+    io.err << "error: " << record.error().message << "\n";
+    return kExitFailed;
+  }
+  if (!json) {
+    io.out << "\nrun " << record->id << " " << store::to_string(record->state)
+           << ".  Timeline: herald runs show " << record->id << "\n";
+  }
+  return record->state == store::RunState::succeeded ? kExitOk : kExitFailed;
+}
+
+// ---- herald resume ------------------------------------------------------------------------
+
+int cmd_resume(const std::vector<std::string>& argv, Io& io) {
+  auto specs = with_store_flags({{"json", false, false, "progress as JSON lines", ""}});
+  auto args = parse_args(argv, specs, "herald resume");
+  if (!args.ok()) return usage_error(io, args.error().message);
+  if (args->has("help")) {
+    io.out << "Usage: herald resume\n\nContinues every unfinished run in the store (what a restart "
+              "does) and returns when none is left, waiting ones included.\n\n"
+           << flags_help(specs);
+    return kExitOk;
+  }
+  if (!args->positional.empty()) return usage_error(io, "herald resume takes no arguments");
+  auto config = config_from(*args);
+  if (!config.ok()) return usage_error(io, config.error().message);
+  auto store = open_configured_store(*config);
+  if (!store.ok()) {
+    io.err << "error: " << store.error().message << "\n";
+    return kExitFailed;
+  }
+  ProgressPrinter printer(io.out, args->has("json") || !io.interactive);
+  auto options = engine_options(*config);
+  options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
+  auto registry = steps::StepRegistry::with_builtins();
+  runtime::Engine engine(**store, registry, options);
+  if (auto status = engine.resume_all(); !status.ok()) {
+    io.err << "error: " << status.error().message << "\n";
+    return kExitFailed;
+  }
+  auto idle = engine.wait_until_idle();
+  engine.shutdown();
+  if (!idle.ok()) {
+    io.err << "error: " << idle.error().message << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+// ---- herald runs --------------------------------------------------------------------------
+
+std::string time_or_dash(const std::optional<store::TimePoint>& time) {
+  return time ? format_iso8601(*time) : "-";
+}
+
+Json run_json(const store::RunRecord& run) {
+  Json json = {{"id", run.id},
+               {"workflow", run.workflow_id},
+               {"workflow_version_id", run.workflow_version_id},
+               {"state", std::string(store::to_string(run.state))},
+               {"inputs", run.inputs},
+               {"trigger", run.trigger},
+               {"created_at", format_iso8601(run.created_at)},
+               {"started_at", run.started_at ? Json(format_iso8601(*run.started_at)) : Json()},
+               {"finished_at", run.finished_at ? Json(format_iso8601(*run.finished_at)) : Json()}};
+  if (!run.error.is_null()) json["error"] = run.error;
+  return json;
+}
+
+int cmd_runs_list(const std::vector<std::string>& argv, Io& io) {
+  auto specs = with_store_flags({
+      {"workflow", true, false, "only runs of this workflow", "ID"},
+      {"state", true, false, "only runs in this state (queued, running, waiting, succeeded, failed, cancelled)", "STATE"},
+      {"limit", true, false, "at most this many (default 50)", "N"},
+      {"cursor", true, false, "runs older than this run id (for paging)", "RUN_ID"},
+      {"json", false, false, "print JSON", ""},
+  });
+  auto args = parse_args(argv, specs, "herald runs list");
+  if (!args.ok()) return usage_error(io, args.error().message);
+  if (args->has("help")) {
+    io.out << "Usage: herald runs list [--workflow ID] [--state STATE]\n\nNewest first.\n\n" << flags_help(specs);
+    return kExitOk;
+  }
+  store::RunFilter filter;
+  filter.workflow_id = args->value("workflow");
+  filter.before_id = args->value("cursor");
+  if (auto state = args->value("state")) {
+    filter.state = store::parse_run_state(*state);
+    if (!filter.state) {
+      return usage_error(io, "unknown state '" + *state +
+                                 "'; expected queued, running, waiting, succeeded, failed or cancelled");
+    }
+  }
+  if (auto limit = args->value("limit")) {
+    char* end = nullptr;
+    long n = std::strtol(limit->c_str(), &end, 10);
+    if (limit->empty() || *end != '\0' || n < 1 || n > 1000) return usage_error(io, "--limit must be 1..1000");
+    filter.limit = static_cast<int>(n);
+  }
+  auto config = config_from(*args);
+  if (!config.ok()) return usage_error(io, config.error().message);
+  auto store = open_configured_store(*config);
+  if (!store.ok()) {
+    io.err << "error: " << store.error().message << "\n";
+    return kExitFailed;
+  }
+  auto runs = (*store)->list_runs(filter);
+  if (!runs.ok()) {
+    io.err << "error: " << runs.error().message << "\n";
+    return kExitFailed;
+  }
+  if (args->has("json")) {
+    Json list = Json::array();
+    for (const auto& run : *runs) list.push_back(run_json(run));
+    io.out << list.dump(2) << "\n";
+    return kExitOk;
+  }
+  io.out << "RUN                         WORKFLOW                  STATE       CREATED                   DURATION\n";
+  for (const auto& run : *runs) {
+    std::string line = run.id + "  ";
+    std::string wf = run.workflow_id;
+    wf.resize(std::max<size_t>(wf.size(), 24), ' ');
+    std::string state(store::to_string(run.state));
+    state.resize(10, ' ');
+    line += wf + "  " + state + "  " + format_iso8601(run.created_at) + "  ";
+    if (run.started_at && run.finished_at) {
+      line += format_ms(std::chrono::duration_cast<std::chrono::milliseconds>(*run.finished_at - *run.started_at));
+    }
+    io.out << line << "\n";
+  }
+  if (runs->size() == static_cast<size_t>(filter.limit)) {
+    io.out << "(more: --cursor " << runs->back().id << ")\n";
+  }
+  return kExitOk;
+}
+
+int cmd_runs_show(const std::vector<std::string>& argv, Io& io) {
+  auto specs = with_store_flags({{"json", false, false, "print JSON", ""}});
+  auto args = parse_args(argv, specs, "herald runs show");
+  if (!args.ok()) return usage_error(io, args.error().message);
+  if (args->has("help")) {
+    io.out << "Usage: herald runs show RUN_ID\n\nThe run's timeline: each step, its attempts, "
+              "durations, inputs, outputs and errors (secrets redacted).\n\n"
+           << flags_help(specs);
+    return kExitOk;
+  }
+  if (args->positional.size() != 1) return usage_error(io, "herald runs show takes one RUN_ID");
+  auto config = config_from(*args);
+  if (!config.ok()) return usage_error(io, config.error().message);
+  auto store = open_configured_store(*config);
+  if (!store.ok()) {
+    io.err << "error: " << store.error().message << "\n";
+    return kExitFailed;
+  }
+  auto run = (*store)->get_run(args->positional[0]);
+  if (!run.ok()) {
+    io.err << "error: " << run.error().message << "\n";
+    return run.error().code == ErrorCode::not_found ? kExitInvalid : kExitFailed;
+  }
+  auto steps = (*store)->get_steps(run->id);
+  auto attempts = (*store)->get_attempts(run->id);
+  if (!steps.ok() || !attempts.ok()) {
+    io.err << "error: " << (!steps.ok() ? steps.error().message : attempts.error().message) << "\n";
+    return kExitFailed;
+  }
+  if (args->has("json")) {
+    Json json = run_json(*run);
+    json["steps"] = Json::array();
+    for (const auto& step : *steps) {
+      Json s = {{"step", step.step_id},
+                {"item", step.item},
+                {"on_error", step.on_error},
+                {"state", std::string(store::to_string(step.state))},
+                {"attempts", step.attempt},
+                {"input", step.input},
+                {"output", step.output},
+                {"error", step.error},
+                {"idempotency_key", step.idempotency_key},
+                {"started_at", time_or_dash(step.started_at)},
+                {"finished_at", time_or_dash(step.finished_at)},
+                {"timeline", Json::array()}};
+      std::string attempt_id = (step.on_error ? "on_error." : "") + step.step_id;
+      for (const auto& a : *attempts) {
+        if (a.step_id != attempt_id || a.item != step.item) continue;
+        Json entry = {{"attempt", a.attempt},
+                      {"state", std::string(store::to_string(a.state))},
+                      {"started_at", format_iso8601(a.started_at)},
+                      {"finished_at", time_or_dash(a.finished_at)},
+                      {"input", a.input},
+                      {"output", a.output},
+                      {"error", a.error}};
+        if (a.finished_at) {
+          entry["duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(*a.finished_at - a.started_at).count();
+        }
+        s["timeline"].push_back(entry);
+      }
+      json["steps"].push_back(s);
+    }
+    io.out << json.dump(2) << "\n";
+    return kExitOk;
+  }
+  io.out << "run       " << run->id << "\n"
+         << "workflow  " << run->workflow_id << " (version id " << run->workflow_version_id << ")\n"
+         << "state     " << store::to_string(run->state) << "\n"
+         << "created   " << format_iso8601(run->created_at) << "\n"
+         << "started   " << time_or_dash(run->started_at) << "\n"
+         << "finished  " << time_or_dash(run->finished_at) << "\n"
+         << "inputs    " << run->inputs.dump() << "\n";
+  if (!run->error.is_null()) io.out << "error     " << run->error.value("message", run->error.dump()) << "\n";
+  io.out << "\nsteps\n";
+  for (const auto& a : *attempts) {
+    std::string label = step_label(a.step_id, a.item);
+    std::string line = "  " + label;
+    if (line.size() < 30) line.resize(30, ' ');
+    std::string state(store::to_string(a.state));
+    line += " #" + std::to_string(a.attempt) + "  " + state;
+    if (line.size() < 48) line.resize(48, ' ');
+    if (a.finished_at) line += format_ms(std::chrono::duration_cast<std::chrono::milliseconds>(*a.finished_at - a.started_at));
+    io.out << line << "\n";
+    if (!a.input.is_null()) io.out << "      input:  " << a.input.dump() << "\n";
+    if (!a.output.is_null()) io.out << "      output: " << a.output.dump() << "\n";
+    if (!a.error.is_null()) io.out << "      error:  " << a.error.value("message", a.error.dump()) << "\n";
+  }
+  for (const auto& step : *steps) {
+    if (step.state == store::StepState::skipped || step.state == store::StepState::cancelled ||
+        step.state == store::StepState::pending) {
+      io.out << "  " << step_label(step.step_id, step.item) << "  " << store::to_string(step.state) << "\n";
+    }
+  }
+  return kExitOk;
+}
+
+int cmd_runs(const std::vector<std::string>& argv, Io& io) {
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h" || argv[0] == "help") {
+    (argv.empty() ? io.err : io.out) << "Usage: herald runs list|show ...\n\n"
+                                        "  list    runs, newest first, with filters\n"
+                                        "  show    one run's timeline\n";
+    return argv.empty() ? kExitInvalid : kExitOk;
+  }
+  std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  if (argv[0] == "list") return cmd_runs_list(rest, io);
+  if (argv[0] == "show") return cmd_runs_show(rest, io);
+  return usage_error(io, "unknown command 'herald runs " + argv[0] + "'; expected list or show");
+}
+
+const char* kMainHelp = R"(Herald: durable workflow automation for social-media operations.
+
+Usage: herald COMMAND [FLAGS]
+
+Commands:
+  run FILE         run a workflow to completion, with live progress
+  validate FILE... check workflow files; every error with file:line:column
+  schema           print the JSON Schema of the workflow format
+  runs list        list runs (newest first)
+  runs show ID     show a run's timeline
+  resume           continue every unfinished run in the store
+  version          print the version
+
+Every command takes --help. Data lives in --data-dir (HERALD_DATA_DIR, default ./.herald);
+settings come from herald.yaml and HERALD_* environment variables.
+)";
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, bool interactive) {
+  Io io{out, err, interactive};
+  spdlog::set_level(spdlog::level::warn);
+  if (args.empty()) {
+    err << kMainHelp;
+    return kExitInvalid;
+  }
+  const std::string& command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "--help" || command == "-h" || command == "help") {
+    out << kMainHelp;
+    return kExitOk;
+  }
+  if (command == "--version" || command == "version") {
+    out << "herald " << HERALD_VERSION << "\n";
+    return kExitOk;
+  }
+  if (command == "schema") {
+    if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
+      out << "Usage: herald schema\n\nPrints the JSON Schema (draft 7) that workflow files follow.\n";
+      return kExitOk;
+    }
+    if (!rest.empty()) return usage_error(io, "herald schema takes no arguments");
+    out << model::workflow_schema_text() << "\n";
+    return kExitOk;
+  }
+  if (command == "validate") return cmd_validate(rest, io);
+  if (command == "run") return cmd_run(rest, io);
+  if (command == "resume") return cmd_resume(rest, io);
+  if (command == "runs") return cmd_runs(rest, io);
+  return usage_error(io, "unknown command '" + command + "'; see 'herald --help'");
+}
+
+}  // namespace herald::cli

@@ -1,0 +1,125 @@
+#include "engine/cli/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include <yaml-cpp/yaml.h>
+
+extern char** environ;
+
+namespace herald::cli {
+
+namespace {
+
+Error config_error(const std::string& file, const YAML::Mark& mark, const std::string& message) {
+  return make_error(ErrorCode::invalid_argument, file + ":" + std::to_string(mark.line + 1) + ":" +
+                                                     std::to_string(mark.column + 1) + ": " + message);
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+Status read_file(const std::string& path, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::ParserException& e) {
+    return config_error(path, e.mark, e.msg);
+  } catch (const YAML::Exception& e) {
+    return make_error(ErrorCode::invalid_argument, path + ": " + e.what());
+  }
+  if (root.IsNull()) return {};
+  if (!root.IsMap()) return config_error(path, root.Mark(), "expected a map of settings");
+  static const std::vector<std::string> known = {"data_dir", "store", "workers", "env_allow", "lua"};
+  for (const auto& entry : root) {
+    auto key = entry.first.as<std::string>();
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return config_error(path, entry.first.Mark(),
+                          "unknown setting '" + key + "'; known: data_dir, store, workers, env_allow, lua");
+    }
+  }
+  try {
+    if (root["data_dir"]) config.data_dir = root["data_dir"].as<std::string>();
+    if (root["store"]) config.store_url = root["store"].as<std::string>();
+    if (root["workers"]) config.workers = root["workers"].as<int>();
+    if (auto list = root["env_allow"]) {
+      if (!list.IsSequence()) return config_error(path, list.Mark(), "env_allow: expected a list of names");
+      for (const auto& name : list) config.env_allow.push_back(name.as<std::string>());
+    }
+    if (auto lua = root["lua"]) {
+      if (lua["instructions"]) config.limits.instructions = lua["instructions"].as<uint64_t>();
+      if (lua["memory_mb"]) config.limits.memory_bytes = lua["memory_mb"].as<size_t>() * 1024 * 1024;
+    }
+  } catch (const YAML::TypedBadConversion<int>& e) {
+    return config_error(path, e.mark, "expected a whole number");
+  } catch (const YAML::Exception& e) {
+    return config_error(path, e.mark, e.msg);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string Config::effective_store_url() const {
+  if (!store_url.empty()) return store_url;
+  return "sqlite:" + (std::filesystem::path(data_dir) / "herald.db").string();
+}
+
+Json Config::env_json() const {
+  Json env = Json::object();
+  for (const auto& name : env_allow) {
+    if (const char* value = std::getenv(name.c_str())) env[name] = value;
+  }
+  return env;
+}
+
+Json Config::secrets_json() const {
+  Json secrets = Json::object();
+  constexpr std::string_view prefix = "HERALD_SECRET_";
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view text(*entry);
+    if (text.rfind(prefix, 0) != 0) continue;
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) continue;
+    secrets[std::string(text.substr(prefix.size(), eq - prefix.size()))] = std::string(text.substr(eq + 1));
+  }
+  return secrets;
+}
+
+Result<Config> load_config(const std::string& path) {
+  Config config;
+  std::string file = path;
+  if (file.empty() && std::filesystem::exists("herald.yaml")) file = "herald.yaml";
+  if (!file.empty()) {
+    if (!std::filesystem::exists(file)) {
+      return make_error(ErrorCode::not_found, "config file " + file + " does not exist");
+    }
+    if (auto status = read_file(file, config); !status.ok()) return status.error();
+    config.config_file = file;
+  }
+  if (const char* v = std::getenv("HERALD_DATA_DIR")) config.data_dir = v;
+  if (const char* v = std::getenv("HERALD_STORE")) config.store_url = v;
+  if (const char* v = std::getenv("HERALD_WORKERS")) {
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 0 || n > 1024) {
+      return make_error(ErrorCode::invalid_argument,
+                        std::string("HERALD_WORKERS='") + v + "' is not a number of threads (0-1024)");
+    }
+    config.workers = static_cast<int>(n);
+  }
+  if (const char* v = std::getenv("HERALD_ENV_ALLOW")) config.env_allow = split_list(v);
+  if (config.workers == 0) config.workers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  return config;
+}
+
+}  // namespace herald::cli

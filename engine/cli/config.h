@@ -1,0 +1,31 @@
+// Herald's configuration: herald.yaml, overridden by HERALD_* environment variables, overridden
+// by command-line flags. Read once by the CLI and handed to the engine.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/common/result.h"
+#include "engine/expr/evaluator.h"
+
+namespace herald::cli {
+
+struct Config {
+  std::string config_file;          // the herald.yaml that was read, if any
+  std::string data_dir = ".herald"; // HERALD_DATA_DIR; holds the SQLite database
+  std::string store_url;            // HERALD_STORE; empty: sqlite:<data_dir>/herald.db
+  int workers = 0;                  // HERALD_WORKERS; 0: the number of cores
+  std::vector<std::string> env_allow;  // HERALD_ENV_ALLOW (comma-separated): what `env` shows
+  expr::Limits limits;              // lua.instructions / lua.memory_mb
+
+  std::string effective_store_url() const;
+  Json env_json() const;      // the allowed environment variables that are set
+  Json secrets_json() const;  // HERALD_SECRET_<NAME> variables, as secrets.<NAME>
+};
+
+// Reads `path` (or ./herald.yaml when path is empty and the file exists), then the environment.
+// A config file that does not parse, or a field of the wrong type, is an error naming the file,
+// line and field.
+Result<Config> load_config(const std::string& path);
+
+}  // namespace herald::cli

@@ -1,0 +1,48 @@
+#include "engine/common/time.h"
+
+#include <sstream>
+
+#include <date/date.h>
+
+namespace herald {
+
+std::string format_iso8601(TimePoint time) {
+  return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(time));
+}
+
+Result<TimePoint> parse_iso8601(std::string_view text) {
+  std::string input(text);
+  auto invalid = [&] {
+    return make_error(ErrorCode::invalid_argument,
+                      "bad timestamp '" + input +
+                          "'; expected ISO-8601 with a zone, e.g. 2026-11-22T09:30:00Z or "
+                          "2026-11-22T10:30:00+01:00");
+  };
+  if (input.size() == 10) {
+    std::istringstream in(input);
+    date::sys_days day;
+    in >> date::parse("%F", day);
+    if (in.fail() || in.peek() != std::char_traits<char>::eof()) return invalid();
+    return TimePoint(day);
+  }
+  // %Ez reads "+01:00"; %z reads "+0100"; a trailing 'Z' means UTC.
+  bool utc = !input.empty() && (input.back() == 'Z' || input.back() == 'z');
+  std::string body = utc ? input.substr(0, input.size() - 1) : input;
+  for (const char* format : {"%FT%T%Ez", "%FT%T%z", "%F %T%Ez", "%FT%T"}) {
+    bool needs_z = std::string_view(format) == "%FT%T";
+    if (needs_z != utc) continue;
+    std::istringstream in(body);
+    date::sys_time<std::chrono::milliseconds> time;
+    in >> date::parse(format, time);
+    if (!in.fail() && in.peek() == std::char_traits<char>::eof()) return TimePoint(time);
+  }
+  return invalid();
+}
+
+int64_t to_epoch_ms(TimePoint time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+TimePoint from_epoch_ms(int64_t ms) { return TimePoint(std::chrono::milliseconds(ms)); }
+
+}  // namespace herald

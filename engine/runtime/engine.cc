@@ -1,0 +1,1155 @@
+#include "engine/runtime/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <map>
+#include <random>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include "engine/common/redactor.h"
+#include "engine/common/time.h"
+#include "engine/runtime/run_state.h"
+
+namespace herald::runtime {
+
+using store::RunState;
+using store::StepState;
+using Clock = std::chrono::system_clock;
+
+StepSlot* ActiveRun::find_slot(const std::string& step_id, bool on_error) {
+  for (auto& slot : slots) {
+    if (slot.on_error == on_error && slot.def->id == step_id) return &slot;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// How often the timer loop looks at the store even when nothing told it to: covers timers
+// written by another process sharing the store.
+constexpr std::chrono::milliseconds kTimerPollInterval{1000};
+
+bool done_for_dependents(StepState state) {
+  return state == StepState::succeeded || state == StepState::skipped;
+}
+
+std::string idempotency_key(const std::string& run_id, const StepSlot& slot, int item) {
+  std::string key = run_id + ":" + (slot.on_error ? "on_error." : "") + slot.def->id;
+  if (item >= 0) key += ":" + std::to_string(item);
+  return key;
+}
+
+// A unit of work handed to a worker thread.
+struct WorkItem {
+  std::shared_ptr<ActiveRun> run;
+  size_t slot = 0;
+  int item = -1;
+  int attempt = 1;
+  std::shared_ptr<const Json> steps_view;
+  std::shared_ptr<const Json> error_view;
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  store::Store& store;
+  const steps::StepRegistry& registry;
+  EngineOptions options;
+  Redactor redactor;
+
+  boost::asio::thread_pool pool;
+
+  std::mutex runs_mu;
+  std::map<std::string, std::shared_ptr<ActiveRun>> active;
+
+  std::mutex workflows_mu;
+  std::map<int64_t, std::shared_ptr<const model::Workflow>> workflows;
+
+  std::mutex random_mu;
+  std::mt19937_64 random;
+
+  // Timer loop.
+  std::mutex timer_mu;
+  std::condition_variable timer_cv;
+  bool timer_wakeup = false;
+  bool stopping = false;
+  std::thread timer_thread;
+
+  // Signalled when a run finishes or is dropped from memory.
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+
+  Impl(store::Store& s, const steps::StepRegistry& r, EngineOptions o)
+      : store(s),
+        registry(r),
+        options(std::move(o)),
+        pool(static_cast<size_t>(std::max(1, options.worker_threads))),
+        random(options.random_seed != 0 ? options.random_seed : std::random_device{}()) {
+    if (options.secrets.is_object()) {
+      for (const auto& [name, value] : options.secrets.items()) {
+        if (value.is_string()) redactor.add(value.get<std::string>());
+      }
+    }
+    timer_thread = std::thread([this] { timer_loop(); });
+  }
+
+  ~Impl() { stop(); }
+
+  void stop() {
+    {
+      std::lock_guard lock(timer_mu);
+      if (stopping) return;
+      stopping = true;
+    }
+    timer_cv.notify_all();
+    if (timer_thread.joinable()) timer_thread.join();
+    pool.join();
+  }
+
+  bool is_stopping() {
+    std::lock_guard lock(timer_mu);
+    return stopping;
+  }
+
+  // ---- workflows -------------------------------------------------------------------------
+
+  model::ParseOptions parse_options() const { return workflow_parse_options(registry); }
+
+  Result<std::shared_ptr<const model::Workflow>> parse_source(const std::string& source,
+                                                              const std::string& file_name) {
+    auto outcome = model::parse_workflow(source, file_name, parse_options());
+    if (!outcome.ok()) {
+      std::string message;
+      Json details = Json::array();
+      for (const auto& diagnostic : outcome.diagnostics) {
+        message += (message.empty() ? "" : "\n") + diagnostic.to_string();
+        details.push_back(diagnostic.to_json());
+      }
+      Error error = make_error(ErrorCode::invalid_argument, message);
+      error.details = std::move(details);
+      return error;
+    }
+    return std::make_shared<const model::Workflow>(std::move(*outcome.workflow));
+  }
+
+  Result<std::shared_ptr<const model::Workflow>> workflow_version(int64_t version_id) {
+    {
+      std::lock_guard lock(workflows_mu);
+      if (auto it = workflows.find(version_id); it != workflows.end()) return it->second;
+    }
+    auto version = store.get_workflow_version(version_id);
+    if (!version.ok()) return version.error();
+    auto parsed = parse_source(version->source, version->file_name);
+    if (!parsed.ok()) return parsed.error();
+    std::lock_guard lock(workflows_mu);
+    workflows.emplace(version_id, *parsed);
+    return *parsed;
+  }
+
+  // ---- scopes and rendering --------------------------------------------------------------
+
+  expr::Scope scope_for(const ActiveRun& run, const Json* steps_view, const Json* error_view,
+                        const Json* item, int index) const {
+    expr::Scope scope;
+    scope.inputs = run.inputs.get();
+    scope.vars = run.vars.get();
+    scope.trigger = run.trigger.get();
+    scope.run = run.run_info.get();
+    scope.env = &options.env;
+    scope.steps = steps_view;
+    scope.error = error_view;
+    if (item != nullptr) {
+      scope.item = item;
+      scope.index = index;
+    }
+    scope.now = Clock::now();
+    return scope;
+  }
+
+  Error located(const ActiveRun& run, const std::string& path, const Error& error) const {
+    Error out = error;
+    std::string where = run.workflow->file;
+    if (auto it = run.workflow->locations.find(path); it != run.workflow->locations.end()) {
+      where += ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.column);
+    }
+    out.message = where + ": " + path + ": " + error.message;
+    return redactor.redact_error(out);
+  }
+
+  Json render_vars(const model::Workflow& workflow, const Json& inputs, const Json& trigger,
+                   const Json& run_info, Error* error) {
+    expr::Scope scope;
+    scope.inputs = &inputs;
+    scope.trigger = &trigger;
+    scope.run = &run_info;
+    scope.env = &options.env;
+    auto rendered = expr::Evaluator::for_this_thread().render(workflow.vars, scope, options.limits);
+    if (!rendered.ok()) {
+      *error = rendered.error();
+      return Json::object();
+    }
+    return std::move(rendered).value();
+  }
+
+  // ---- loading ---------------------------------------------------------------------------
+
+  std::shared_ptr<ActiveRun> make_active(const store::RunRecord& record,
+                                         std::shared_ptr<const model::Workflow> workflow) {
+    auto run = std::make_shared<ActiveRun>();
+    run->record = record;
+    run->workflow = std::move(workflow);
+    run->dependencies = run->workflow->dependencies();
+    const auto& wf = *run->workflow;
+    for (size_t i = 0; i < wf.steps.size(); ++i) {
+      StepSlot slot;
+      slot.def = &wf.steps[i];
+      slot.index = i;
+      slot.path = "steps[" + std::to_string(i) + "]";
+      slot.is_foreach = !slot.def->foreach.empty();
+      run->slots.push_back(std::move(slot));
+    }
+    for (size_t i = 0; i < wf.on_error.size(); ++i) {
+      StepSlot slot;
+      slot.def = &wf.on_error[i];
+      slot.index = i;
+      slot.on_error = true;
+      slot.path = "on_error[" + std::to_string(i) + "]";
+      slot.is_foreach = !slot.def->foreach.empty();
+      run->slots.push_back(std::move(slot));
+    }
+    run->inputs = std::make_shared<const Json>(record.inputs);
+    run->trigger = std::make_shared<const Json>(record.trigger);
+    Json info = {{"id", record.id},
+                 {"workflow", record.workflow_id},
+                 {"workflow_version", record.workflow_version_id},
+                 {"created_at", format_iso8601(record.created_at)}};
+    run->run_info = std::make_shared<const Json>(std::move(info));
+    Error vars_error;
+    run->vars = std::make_shared<const Json>(
+        render_vars(wf, record.inputs, record.trigger, *run->run_info, &vars_error));
+    run->steps_view = std::make_shared<const Json>(Json::object());
+    if (!vars_error.message.empty() && record.error.is_null()) {
+      // Nothing can run without its vars: the run fails (after its on_error steps).
+      Json error = located(*run, "vars", vars_error).to_json();
+      run->failing = true;
+      run->record.error = error;
+      run->error_view = std::make_shared<const Json>(std::move(error));
+    }
+    return run;
+  }
+
+  Result<std::shared_ptr<ActiveRun>> load_run(const std::string& run_id) {
+    auto record = store.get_run(run_id);
+    if (!record.ok()) return record.error();
+    auto workflow = workflow_version(record->workflow_version_id);
+    if (!workflow.ok()) return workflow.error();
+    auto run = make_active(*record, *workflow);
+    auto rows = store.get_steps(run_id);
+    if (!rows.ok()) return rows.error();
+    for (const auto& row : *rows) {
+      StepSlot* slot = run->find_slot(row.step_id, row.on_error);
+      if (slot == nullptr) continue;  // a row of a step the version does not have: ignore
+      Unit unit;
+      unit.state = row.state;
+      unit.attempt = row.attempt;
+      unit.input = row.input;
+      unit.output = row.output;
+      unit.error = row.error;
+      unit.started_at = row.started_at;
+      unit.finished_at = row.finished_at;
+      // A unit that was executing when the process died runs again as the same attempt, with
+      // the same idempotency key.
+      if (unit.state == StepState::running && !(slot->is_foreach && row.item < 0)) {
+        unit.state = StepState::ready;
+        unit.attempt = std::max(0, unit.attempt - 1);
+      }
+      if (row.item < 0) {
+        slot->self = std::move(unit);
+        if (slot->is_foreach && row.input.is_object() && row.input.contains("items")) {
+          slot->items = row.input["items"];
+          slot->elements.resize(slot->items.size());
+        }
+      } else {
+        if (static_cast<size_t>(row.item) >= slot->elements.size()) {
+          slot->elements.resize(static_cast<size_t>(row.item) + 1);
+        }
+        slot->elements[static_cast<size_t>(row.item)] = std::move(unit);
+      }
+    }
+    if (!record->error.is_null()) {
+      run->failing = record->state == RunState::running || record->state == RunState::waiting;
+      run->error_view = std::make_shared<const Json>(record->error);
+    }
+    // A main step that failed for good before the crash means on_error was under way.
+    for (size_t i = 0; i < run->main_count(); ++i) {
+      if (run->slots[i].self.state == StepState::failed) run->failing = true;
+    }
+    rebuild_steps_view(*run);
+    return run;
+  }
+
+  // Finds the run in memory or loads it from the store. A run dropped from memory (evicted)
+  // while this was called is reloaded, so there is never more than one live copy.
+  Result<std::shared_ptr<ActiveRun>> get_or_load(const std::string& run_id) {
+    std::lock_guard lock(runs_mu);
+    if (auto it = active.find(run_id); it != active.end()) {
+      std::unique_lock run_lock(it->second->mu);
+      if (!it->second->evicted) return it->second;
+      run_lock.unlock();
+      active.erase(it);
+    }
+    auto loaded = load_run(run_id);
+    if (!loaded.ok()) return loaded.error();
+    active.emplace(run_id, *loaded);
+    return *loaded;
+  }
+
+  void evict(const std::shared_ptr<ActiveRun>& run) {
+    {
+      std::lock_guard lock(runs_mu);
+      auto it = active.find(run->record.id);
+      if (it != active.end() && it->second == run) active.erase(it);
+    }
+    done_cv.notify_all();
+  }
+
+  // ---- steps view ------------------------------------------------------------------------
+
+  static Json step_entry(const StepSlot& slot) {
+    Json entry = {{"state", std::string(store::to_string(slot.self.state))},
+                  {"output", slot.self.output},
+                  {"attempts", slot.self.attempt}};
+    if (!slot.self.error.is_null()) entry["error"] = slot.self.error;
+    return entry;
+  }
+
+  void rebuild_steps_view(ActiveRun& run) {
+    Json view = Json::object();
+    for (const auto& slot : run.slots) {
+      if (store::is_final(slot.self.state)) view[slot.def->id] = step_entry(slot);
+    }
+    run.steps_view = std::make_shared<const Json>(std::move(view));
+  }
+
+  void publish_step(ActiveRun& run, const StepSlot& slot) {
+    Json view = *run.steps_view;
+    view[slot.def->id] = step_entry(slot);
+    run.steps_view = std::make_shared<const Json>(std::move(view));
+  }
+
+  // ---- records ---------------------------------------------------------------------------
+
+  store::StepRecord step_record(const ActiveRun& run, const StepSlot& slot, int item) const {
+    const Unit& unit = item < 0 ? slot.self : slot.elements[static_cast<size_t>(item)];
+    store::StepRecord record;
+    record.run_id = run.record.id;
+    record.step_id = slot.def->id;
+    record.item = item;
+    record.on_error = slot.on_error;
+    record.state = unit.state;
+    record.attempt = unit.attempt;
+    record.input = item < 0 && slot.is_foreach ? Json{{"items", slot.items}} : unit.input;
+    record.output = unit.output;
+    record.error = unit.error;
+    record.idempotency_key = idempotency_key(run.record.id, slot, item);
+    record.started_at = unit.started_at;
+    record.finished_at = unit.finished_at;
+    return record;
+  }
+
+  store::AttemptRecord attempt_record(const ActiveRun& run, const StepSlot& slot, int item,
+                                      const Unit& unit, StepState state) const {
+    store::AttemptRecord record;
+    record.run_id = run.record.id;
+    record.step_id = (slot.on_error ? "on_error." : "") + slot.def->id;
+    record.item = item;
+    record.attempt = std::max(1, unit.attempt);
+    record.state = state;
+    record.input = unit.input;
+    record.output = unit.output;
+    record.error = unit.error;
+    record.started_at = unit.started_at.value_or(Clock::now());
+    record.finished_at = unit.finished_at;
+    return record;
+  }
+
+  void emit(const ActiveRun& run, const StepSlot* slot, int item, std::string_view state,
+            const Unit* unit, std::optional<Error> error = std::nullopt) {
+    if (!options.on_progress) return;
+    ProgressEvent event;
+    event.run_id = run.record.id;
+    event.workflow_id = run.record.workflow_id;
+    if (slot != nullptr) event.step_id = (slot->on_error ? "on_error." : "") + slot->def->id;
+    event.item = item;
+    event.state = std::string(state);
+    if (unit != nullptr) {
+      event.attempt = unit->attempt;
+      if (unit->started_at && unit->finished_at) {
+        event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(*unit->finished_at -
+                                                                               *unit->started_at);
+      }
+    } else if (run.record.started_at && run.record.finished_at) {
+      event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *run.record.finished_at - *run.record.started_at);
+    }
+    event.error = std::move(error);
+    event.at = Clock::now();
+    options.on_progress(event);
+  }
+
+  // ---- planning --------------------------------------------------------------------------
+
+  // Marks a unit ready to execute and returns the work item; the caller dispatches it after the
+  // commit that precedes it.
+  WorkItem take(const std::shared_ptr<ActiveRun>& run, size_t slot_index, int item) {
+    StepSlot& slot = run->slots[slot_index];
+    Unit& unit = item < 0 ? slot.self : slot.elements[static_cast<size_t>(item)];
+    unit.state = StepState::running;
+    unit.attempt += 1;
+    run->in_flight += 1;
+    if (item >= 0) slot.elements_in_flight += 1;
+    return WorkItem{run, slot_index, item, unit.attempt, run->steps_view, run->error_view};
+  }
+
+  void fail_step(ActiveRun& run, StepSlot& slot, const Error& error, store::Commit& commit) {
+    slot.self.state = StepState::failed;
+    slot.self.error = error.to_json();
+    slot.self.finished_at = Clock::now();
+    commit.steps.push_back(step_record(run, slot, -1));
+    publish_step(run, slot);
+    emit(run, &slot, -1, "failed", &slot.self, error);
+    if (slot.on_error) return;  // an on_error step failing does not stop the others
+    if (!run.failing) {
+      run.failing = true;
+      Json run_error = error.to_json();
+      run_error["step"] = slot.def->id;
+      run.record.error = run_error;
+      run.error_view = std::make_shared<const Json>(std::move(run_error));
+    }
+  }
+
+  // Decides what happens next for a run and adds the writes to `commit`; units to execute go to
+  // `dispatch`. Called with the run's lock held.
+  void plan(const std::shared_ptr<ActiveRun>& run, store::Commit& commit,
+            std::vector<WorkItem>& dispatch) {
+    ActiveRun& r = *run;
+    if (store::is_final(r.record.state)) return;
+    auto now = Clock::now();
+    bool run_changed = false;
+    if (r.record.state == RunState::queued || r.record.state == RunState::waiting) {
+      r.record.state = RunState::running;
+      if (!r.record.started_at) r.record.started_at = now;
+      run_changed = true;
+    }
+
+    if (r.cancel_requested) {
+      for (size_t i = 0; i < r.slots.size(); ++i) {
+        StepSlot& slot = r.slots[i];
+        auto cancel_unit = [&](Unit& unit, int item) {
+          if (unit.state == StepState::pending || unit.state == StepState::ready ||
+              unit.state == StepState::waiting) {
+            unit.state = StepState::cancelled;
+            unit.finished_at = now;
+            commit.steps.push_back(step_record(r, slot, item));
+          }
+        };
+        for (size_t e = 0; e < slot.elements.size(); ++e) cancel_unit(slot.elements[e], static_cast<int>(e));
+        if (slot.is_foreach && slot.self.state == StepState::running && slot.elements_in_flight == 0) {
+          slot.self.state = StepState::waiting;  // so that cancel_unit takes it
+        }
+        cancel_unit(slot.self, -1);
+      }
+      commit.delete_timers_of_runs.push_back(r.record.id);
+      if (r.in_flight == 0) {
+        finish_run(r, RunState::cancelled, commit);
+        return;
+      }
+      if (run_changed) commit.update_run = r.record;
+      return;
+    }
+
+    if (!r.failing) plan_main(run, commit, dispatch, now);
+    if (r.failing) plan_failure(run, commit, dispatch, now);
+    if (store::is_final(r.record.state)) return;
+
+    if (dispatch.empty() && r.in_flight == 0) {
+      bool any_waiting = false;
+      for (const auto& slot : r.slots) {
+        any_waiting = any_waiting || slot.self.state == StepState::waiting;
+        for (const auto& unit : slot.elements) any_waiting = any_waiting || unit.state == StepState::waiting;
+      }
+      if (any_waiting) {
+        r.record.state = RunState::waiting;
+        run_changed = true;
+      }
+    }
+    if (run_changed) {
+      r.record.updated_at = now;
+      commit.update_run = r.record;
+    }
+  }
+
+  void plan_main(const std::shared_ptr<ActiveRun>& run, store::Commit& commit,
+                 std::vector<WorkItem>& dispatch, store::TimePoint now) {
+    ActiveRun& r = *run;
+    bool progressed = true;
+    while (progressed && !r.failing) {
+      progressed = false;
+      for (size_t i = 0; i < r.main_count() && !r.failing; ++i) {
+        StepSlot& slot = r.slots[i];
+        if (slot.self.state == StepState::pending) {
+          bool ready = true;
+          for (size_t dep : r.dependencies[i]) ready = ready && done_for_dependents(r.slots[dep].self.state);
+          if (!ready) continue;
+          if (activate(run, i, commit, dispatch, now)) progressed = true;
+        } else if (slot.self.state == StepState::ready) {
+          dispatch.push_back(take(run, i, -1));
+        } else if (slot.is_foreach && slot.self.state == StepState::running) {
+          if (advance_foreach(run, i, commit, dispatch, now)) progressed = true;
+        }
+      }
+    }
+    if (r.failing) return;
+    bool all_done = true;
+    for (size_t i = 0; i < r.main_count(); ++i) all_done = all_done && done_for_dependents(r.slots[i].self.state);
+    if (all_done && r.in_flight == 0) finish_run(r, RunState::succeeded, commit);
+  }
+
+  // Evaluates `when` and `foreach` of a step whose dependencies are done. Returns true when the
+  // step reached a final state at once (so dependents may now be ready).
+  bool activate(const std::shared_ptr<ActiveRun>& run, size_t i, store::Commit& commit,
+                std::vector<WorkItem>& dispatch, store::TimePoint now) {
+    ActiveRun& r = *run;
+    StepSlot& slot = r.slots[i];
+    auto& evaluator = expr::Evaluator::for_this_thread();
+    auto scope = scope_for(r, r.steps_view.get(), r.error_view.get(), nullptr, 0);
+    if (!slot.def->when.empty()) {
+      auto when = evaluator.evaluate(slot.def->when, scope, options.limits);
+      if (!when.ok()) {
+        fail_step(r, slot, located(r, slot.path + ".when", when.error()), commit);
+        return true;
+      }
+      bool truthy = !(when->is_null() || (when->is_boolean() && !when->get<bool>()));
+      if (!truthy) {
+        slot.self.state = StepState::skipped;
+        slot.self.started_at = slot.self.finished_at = now;
+        commit.steps.push_back(step_record(r, slot, -1));
+        publish_step(r, slot);
+        emit(r, &slot, -1, "skipped", &slot.self);
+        return true;
+      }
+    }
+    if (slot.is_foreach) {
+      auto items = evaluator.evaluate(slot.def->foreach, scope, options.limits);
+      if (!items.ok()) {
+        fail_step(r, slot, located(r, slot.path + ".foreach", items.error()), commit);
+        return true;
+      }
+      if (items->is_null()) *items = Json::array();
+      if (!items->is_array()) {
+        fail_step(r, slot,
+                  located(r, slot.path + ".foreach",
+                          make_error(ErrorCode::invalid_argument,
+                                     std::string("expected a list, got ") + items->type_name())),
+                  commit);
+        return true;
+      }
+      slot.items = std::move(items).value();
+      slot.elements.assign(slot.items.size(), Unit{});
+      slot.self.state = StepState::running;
+      slot.self.started_at = now;
+      commit.steps.push_back(step_record(r, slot, -1));
+      return advance_foreach(run, i, commit, dispatch, now);
+    }
+    slot.self.state = StepState::ready;
+    dispatch.push_back(take(run, i, -1));
+    return false;
+  }
+
+  // Starts elements up to the step's concurrency; completes the step when every element is done.
+  bool advance_foreach(const std::shared_ptr<ActiveRun>& run, size_t i, store::Commit& commit,
+                       std::vector<WorkItem>& dispatch, store::TimePoint now) {
+    ActiveRun& r = *run;
+    StepSlot& slot = r.slots[i];
+    int limit = std::max(1, slot.def->concurrency);
+    bool all_succeeded = true;
+    for (size_t e = 0; e < slot.elements.size(); ++e) {
+      Unit& unit = slot.elements[e];
+      if ((unit.state == StepState::pending || unit.state == StepState::ready) &&
+          slot.elements_in_flight < limit) {
+        dispatch.push_back(take(run, i, static_cast<int>(e)));
+      }
+      all_succeeded = all_succeeded && unit.state == StepState::succeeded;
+    }
+    if (!all_succeeded || slot.elements_in_flight > 0) return false;
+    Json outputs = Json::array();
+    for (const auto& unit : slot.elements) outputs.push_back(unit.output);
+    slot.self.state = StepState::succeeded;
+    slot.self.output = std::move(outputs);
+    slot.self.finished_at = now;
+    slot.self.attempt = std::max(slot.self.attempt, 1);
+    commit.steps.push_back(step_record(r, slot, -1));
+    publish_step(r, slot);
+    emit(r, &slot, -1, "succeeded", &slot.self);
+    return true;
+  }
+
+  // After a main step failed: cancel what has not started, let what runs finish, then run the
+  // on_error steps one after another, then fail the run.
+  void plan_failure(const std::shared_ptr<ActiveRun>& run, store::Commit& commit,
+                    std::vector<WorkItem>& dispatch, store::TimePoint now) {
+    ActiveRun& r = *run;
+    for (size_t i = 0; i < r.main_count(); ++i) {
+      StepSlot& slot = r.slots[i];
+      for (size_t e = 0; e < slot.elements.size(); ++e) {
+        Unit& unit = slot.elements[e];
+        if (unit.state == StepState::pending || unit.state == StepState::ready ||
+            unit.state == StepState::waiting) {
+          unit.state = StepState::cancelled;
+          unit.finished_at = now;
+          commit.steps.push_back(step_record(r, slot, static_cast<int>(e)));
+        }
+      }
+      Unit& self = slot.self;
+      bool element_running = slot.elements_in_flight > 0;
+      if (self.state == StepState::pending || self.state == StepState::ready ||
+          self.state == StepState::waiting || (self.state == StepState::running && slot.is_foreach && !element_running)) {
+        self.state = StepState::cancelled;
+        self.finished_at = now;
+        commit.steps.push_back(step_record(r, slot, -1));
+      }
+    }
+    if (!commit.steps.empty()) commit.delete_timers_of_runs.push_back(r.record.id);
+    if (r.in_flight > 0) return;
+    for (size_t i = r.main_count(); i < r.slots.size(); ++i) {
+      StepSlot& slot = r.slots[i];
+      if (store::is_final(slot.self.state)) continue;
+      if (slot.is_foreach && slot.self.state == StepState::running) {
+        advance_foreach(run, i, commit, dispatch, now);
+        if (!store::is_final(slot.self.state)) return;
+        continue;
+      }
+      if (slot.self.state == StepState::running || slot.self.state == StepState::waiting) return;
+      if (slot.self.state == StepState::pending) {
+        activate(run, i, commit, dispatch, now);
+        if (!store::is_final(slot.self.state)) return;
+        continue;
+      }
+      if (slot.self.state == StepState::ready) {
+        dispatch.push_back(take(run, i, -1));
+        return;
+      }
+    }
+    finish_run(r, RunState::failed, commit);
+  }
+
+  void finish_run(ActiveRun& r, RunState state, store::Commit& commit) {
+    auto now = Clock::now();
+    r.record.state = state;
+    r.record.finished_at = now;
+    r.record.updated_at = now;
+    if (!r.record.started_at) r.record.started_at = now;
+    commit.update_run = r.record;
+    emit(r, nullptr, -1, store::to_string(state), nullptr,
+         r.record.error.is_null() ? std::nullopt : std::optional<Error>(Error::from_json(r.record.error)));
+  }
+
+  // Commits, then either hands out the work or drops the run from memory. Called with the run's
+  // lock held; returns the work to dispatch once the lock is released.
+  std::vector<WorkItem> commit_and_collect(const std::shared_ptr<ActiveRun>& run,
+                                           store::Commit& commit, std::vector<WorkItem> dispatch,
+                                           bool* drop) {
+    *drop = false;
+    if (commit.update_run || !commit.steps.empty() || !commit.attempts.empty() ||
+        !commit.add_timers.empty() || !commit.delete_timers.empty() ||
+        !commit.delete_timers_of_runs.empty() || commit.insert_run) {
+      auto status = store.commit(commit);
+      if (!status.ok()) {
+        // The store refused the change: what is in memory is now ahead of it. Drop the run from
+        // memory; the next load (a restart, `herald resume`) continues from what was committed.
+        spdlog::error("run {}: store commit failed: {}", run->record.id, status.error().message);
+        for (auto& item : dispatch) {
+          (void)item;
+          run->in_flight -= 1;
+        }
+        run->evicted = true;
+        *drop = true;
+        return {};
+      }
+      if (!commit.add_timers.empty()) wake_timer_loop();
+    }
+    if (run->in_flight == 0 && dispatch.empty() &&
+        (store::is_final(run->record.state) || run->record.state == RunState::waiting)) {
+      run->evicted = true;
+      *drop = true;
+    }
+    return dispatch;
+  }
+
+  void advance(const std::shared_ptr<ActiveRun>& run) {
+    std::vector<WorkItem> dispatch;
+    bool drop = false;
+    {
+      std::lock_guard lock(run->mu);
+      if (run->evicted) return;
+      store::Commit commit;
+      plan(run, commit, dispatch);
+      dispatch = commit_and_collect(run, commit, std::move(dispatch), &drop);
+    }
+    if (drop) evict(run);
+    for (auto& item : dispatch) post(std::move(item));
+  }
+
+  void post(WorkItem item) {
+    boost::asio::post(pool, [this, item = std::move(item)]() mutable { execute(std::move(item)); });
+  }
+
+  // ---- execution -------------------------------------------------------------------------
+
+  void execute(WorkItem work) {
+    // Runs a chain of units on this thread: when a unit's completion makes exactly one unit
+    // ready, it runs here next instead of going through the queue.
+    std::optional<WorkItem> next = std::move(work);
+    while (next) {
+      WorkItem current = std::move(*next);
+      next.reset();
+      auto more = execute_one(current);
+      if (!more.empty()) {
+        next = std::move(more.front());
+        for (size_t i = 1; i < more.size(); ++i) post(std::move(more[i]));
+      }
+    }
+  }
+
+  std::vector<WorkItem> execute_one(WorkItem& work) {
+    ActiveRun& r = *work.run;
+    StepSlot& slot = r.slots[work.slot];
+    const model::StepDef& def = *slot.def;
+    const steps::StepInfo* info = registry.find(def.uses);
+    auto started = Clock::now();
+
+    const Json* item_json = nullptr;
+    if (work.item >= 0) item_json = &slot.items[static_cast<size_t>(work.item)];
+    auto scope = scope_for(r, work.steps_view.get(), work.error_view.get(), item_json, work.item);
+    scope.secrets = &options.secrets;
+    auto& evaluator = expr::Evaluator::for_this_thread();
+
+    steps::StepOutcome outcome;
+    Json stored_input = nullptr;
+    if (info == nullptr) {
+      outcome = steps::StepOutcome::failed(
+          located(r, slot.path + ".uses", make_error(ErrorCode::failed_precondition,
+                                                     "no step named '" + def.uses + "' is available")));
+    } else {
+      Json input = def.with;
+      Json raw = Json::object();
+      for (const auto& field : info->raw_fields) {
+        if (input.is_object() && input.contains(field)) {
+          raw[field] = input[field];
+          input.erase(field);
+        }
+      }
+      auto rendered = evaluator.render(input, scope, options.limits);
+      if (!rendered.ok()) {
+        outcome = steps::StepOutcome::failed(located(r, slot.path + ".with", rendered.error()));
+      } else {
+        input = std::move(rendered).value();
+        for (auto& [field, value] : raw.items()) input[field] = value;
+        stored_input = redactor.redact_json(input);
+        if (!info->pure && !record_running(work, stored_input, started)) return {};
+        outcome = call_step(*info, input, work, scope, evaluator);
+      }
+    }
+    return complete(work, std::move(outcome), std::move(stored_input), started);
+  }
+
+  // Commits "running" before a step with effects, so a crash leaves a trace that the attempt
+  // was under way. Returns false when the store refused (the run is dropped from memory).
+  bool record_running(WorkItem& work, const Json& stored_input, store::TimePoint started) {
+    ActiveRun& r = *work.run;
+    bool drop = false;
+    {
+      std::lock_guard lock(r.mu);
+      StepSlot& slot = r.slots[work.slot];
+      Unit& unit = work.item < 0 ? slot.self : slot.elements[static_cast<size_t>(work.item)];
+      unit.input = stored_input;
+      unit.started_at = started;
+      unit.finished_at.reset();
+      store::Commit commit;
+      commit.steps.push_back(step_record(r, slot, work.item));
+      commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::running));
+      auto status = store.commit(commit);
+      if (!status.ok()) {
+        spdlog::error("run {}: store commit failed: {}", r.record.id, status.error().message);
+        r.in_flight -= 1;
+        r.evicted = true;
+        drop = true;
+      }
+    }
+    emit(r, &r.slots[work.slot], work.item, "running", nullptr);
+    if (drop) evict(work.run);
+    return !drop;
+  }
+
+  steps::StepOutcome call_step(const steps::StepInfo& info, const Json& input, WorkItem& work,
+                               const expr::Scope& scope, expr::Evaluator& evaluator) {
+    ActiveRun& r = *work.run;
+    StepSlot& slot = r.slots[work.slot];
+    steps::StepContext context;
+    context.run_id = r.record.id;
+    context.step_id = slot.def->id;
+    context.item = work.item;
+    context.attempt = work.attempt;
+    context.idempotency_key = idempotency_key(r.record.id, slot, work.item);
+    if (slot.def->timeout) context.deadline = Clock::now() + *slot.def->timeout;
+    context.cancelled = &r.cancelled;
+    context.evaluator = &evaluator;
+    context.scope = &scope;
+    context.log = [this, &r, &slot, &work](std::string_view level, std::string_view message) {
+      std::string text = redactor.redact_text(message);
+      spdlog::log(spdlog::level::from_str(std::string(level)), "run {} step {}: {}", r.record.id,
+                  slot.def->id, text);
+      if (options.on_progress) {
+        ProgressEvent event;
+        event.run_id = r.record.id;
+        event.workflow_id = r.record.workflow_id;
+        event.step_id = slot.def->id;
+        event.item = work.item;
+        event.state = "log";
+        event.message = std::string(level) + ": " + text;
+        event.at = Clock::now();
+        options.on_progress(event);
+      }
+    };
+    try {
+      return info.step->run(input, context);
+    } catch (const std::exception& e) {
+      return steps::StepOutcome::failed(
+          make_error(ErrorCode::internal, std::string("step threw: ") + e.what()));
+    } catch (...) {
+      return steps::StepOutcome::failed(make_error(ErrorCode::internal, "step threw a non-standard exception"));
+    }
+  }
+
+  std::chrono::milliseconds retry_delay(const model::RetryPolicy& policy, int attempt,
+                                        const Error& error) {
+    double delay = static_cast<double>(policy.initial.count());
+    if (policy.backoff == model::RetryPolicy::Backoff::exponential) {
+      delay *= std::pow(2.0, std::max(0, attempt - 1));
+    }
+    delay = std::min(delay, static_cast<double>(policy.max.count()));
+    if (policy.jitter > 0) {
+      std::lock_guard lock(random_mu);
+      std::uniform_real_distribution<double> spread(-policy.jitter, policy.jitter);
+      delay *= 1.0 + spread(random);
+    }
+    auto ms = std::chrono::milliseconds(static_cast<int64_t>(std::max(0.0, delay)));
+    if (error.retry_after && *error.retry_after > ms) ms = *error.retry_after;
+    return ms;
+  }
+
+  std::vector<WorkItem> complete(WorkItem& work, steps::StepOutcome outcome, Json stored_input,
+                                 store::TimePoint started) {
+    auto run = work.run;
+    ActiveRun& r = *run;
+    std::vector<WorkItem> dispatch;
+    bool drop = false;
+    {
+      std::lock_guard lock(r.mu);
+      if (r.evicted) return {};
+      StepSlot& slot = r.slots[work.slot];
+      Unit& unit = work.item < 0 ? slot.self : slot.elements[static_cast<size_t>(work.item)];
+      auto now = Clock::now();
+      r.in_flight -= 1;
+      if (work.item >= 0) slot.elements_in_flight -= 1;
+      unit.input = std::move(stored_input);
+      unit.started_at = started;
+      unit.finished_at = now;
+      store::Commit commit;
+
+      if (r.cancel_requested) {
+        unit.state = StepState::cancelled;
+        commit.steps.push_back(step_record(r, slot, work.item));
+        commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::cancelled));
+      } else if (outcome.kind == steps::StepOutcome::Kind::done) {
+        unit.state = StepState::succeeded;
+        unit.output = redactor.redact_json(outcome.output);
+        unit.error = nullptr;
+        commit.steps.push_back(step_record(r, slot, work.item));
+        commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::succeeded));
+        if (work.item < 0) publish_step(r, slot);
+        emit(r, &slot, work.item, "succeeded", &unit);
+      } else if (outcome.kind == steps::StepOutcome::Kind::suspend) {
+        unit.state = StepState::waiting;
+        unit.output = redactor.redact_json(outcome.output);
+        unit.finished_at.reset();
+        store::TimerRecord timer{0, r.record.id, slot.def->id, work.item, "wait", outcome.resume_at};
+        if (slot.on_error) timer.step_id = "on_error." + slot.def->id;
+        commit.add_timers.push_back(timer);
+        commit.steps.push_back(step_record(r, slot, work.item));
+        commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::waiting));
+        emit(r, &slot, work.item, "waiting", &unit);
+      } else {
+        Error error = redactor.redact_error(outcome.error);
+        unit.error = error.to_json();
+        unit.output = nullptr;
+        commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::failed));
+        if (error.retryable && unit.attempt < slot.def->retry.attempts) {
+          auto delay = retry_delay(slot.def->retry, unit.attempt, error);
+          unit.state = StepState::waiting;
+          store::TimerRecord timer{0, r.record.id, slot.def->id, work.item, "retry", now + delay};
+          if (slot.on_error) timer.step_id = "on_error." + slot.def->id;
+          commit.add_timers.push_back(timer);
+          commit.steps.push_back(step_record(r, slot, work.item));
+          emit(r, &slot, work.item, "retrying", &unit, error);
+        } else {
+          unit.state = StepState::failed;
+          if (work.item >= 0) {
+            commit.steps.push_back(step_record(r, slot, work.item));
+            emit(r, &slot, work.item, "failed", &unit, error);
+            Error step_error = error;
+            step_error.message = "item " + std::to_string(work.item) + ": " + error.message;
+            fail_step(r, slot, step_error, commit);
+          } else {
+            fail_step(r, slot, error, commit);
+          }
+        }
+      }
+      plan(run, commit, dispatch);
+      dispatch = commit_and_collect(run, commit, std::move(dispatch), &drop);
+    }
+    if (drop) evict(run);
+    return dispatch;
+  }
+
+  // ---- timers ----------------------------------------------------------------------------
+
+  void wake_timer_loop() {
+    {
+      std::lock_guard lock(timer_mu);
+      timer_wakeup = true;
+    }
+    timer_cv.notify_all();
+  }
+
+  void timer_loop() {
+    while (true) {
+      auto next = store.next_timer_due();
+      auto now = Clock::now();
+      auto wake_at = now + kTimerPollInterval;
+      if (next.ok() && next->has_value()) wake_at = std::min(wake_at, **next);
+      {
+        std::unique_lock lock(timer_mu);
+        if (stopping) return;
+        if (wake_at > now) {
+          timer_cv.wait_until(lock, wake_at, [this] { return stopping || timer_wakeup; });
+        }
+        if (stopping) return;
+        timer_wakeup = false;
+      }
+      fire_due_timers();
+    }
+  }
+
+  void fire_due_timers() {
+    while (true) {
+      auto due = store.due_timers(Clock::now(), 256);
+      if (!due.ok()) {
+        spdlog::error("reading due timers failed: {}", due.error().message);
+        return;
+      }
+      if (due->empty()) return;
+      for (const auto& timer : *due) fire(timer);
+      if (due->size() < 256) return;
+    }
+  }
+
+  void fire(const store::TimerRecord& timer) {
+    auto loaded = get_or_load(timer.run_id);
+    if (!loaded.ok()) {
+      spdlog::error("timer {} for run {}: {}", timer.id, timer.run_id, loaded.error().message);
+      store::Commit commit;
+      commit.delete_timers.push_back(timer.id);
+      (void)store.commit(commit);
+      return;
+    }
+    auto run = *loaded;
+    std::vector<WorkItem> dispatch;
+    bool drop = false;
+    {
+      std::lock_guard lock(run->mu);
+      if (run->evicted) return;  // reloaded by the next pass of the loop
+      store::Commit commit;
+      commit.delete_timers.push_back(timer.id);
+      bool on_error = timer.step_id.rfind("on_error.", 0) == 0;
+      std::string step_id = on_error ? timer.step_id.substr(9) : timer.step_id;
+      StepSlot* slot = run->find_slot(step_id, on_error);
+      Unit* unit = nullptr;
+      if (slot != nullptr) {
+        if (timer.item < 0) unit = &slot->self;
+        else if (static_cast<size_t>(timer.item) < slot->elements.size()) unit = &slot->elements[static_cast<size_t>(timer.item)];
+      }
+      if (unit != nullptr && unit->state == StepState::waiting && !store::is_final(run->record.state)) {
+        if (timer.kind == "wait") {
+          unit->state = StepState::succeeded;
+          unit->finished_at = Clock::now();
+          commit.steps.push_back(step_record(*run, *slot, timer.item));
+          commit.attempts.push_back(attempt_record(*run, *slot, timer.item, *unit, StepState::succeeded));
+          if (timer.item < 0) publish_step(*run, *slot);
+          emit(*run, slot, timer.item, "succeeded", unit);
+        } else {
+          unit->state = StepState::ready;
+          commit.steps.push_back(step_record(*run, *slot, timer.item));
+        }
+      }
+      plan(run, commit, dispatch);
+      dispatch = commit_and_collect(run, commit, std::move(dispatch), &drop);
+    }
+    if (drop) evict(run);
+    for (auto& item : dispatch) post(std::move(item));
+  }
+};
+
+model::ParseOptions workflow_parse_options(const steps::StepRegistry& registry) {
+  model::ParseOptions parse;
+  const steps::StepRegistry* reg = &registry;
+  parse.is_known_step = [reg](std::string_view uses) { return reg->find(uses) != nullptr; };
+  parse.raw_fields = [reg](std::string_view uses) {
+    const auto* info = reg->find(uses);
+    return info ? info->raw_fields : std::vector<std::string>{};
+  };
+  parse.check_expression = [](std::string_view source, model::ExpressionKind kind) {
+    switch (kind) {
+      case model::ExpressionKind::expression: return expr::check_expression(source);
+      case model::ExpressionKind::template_text: return expr::check_template(source);
+      case model::ExpressionKind::script: return expr::check_script(source);
+    }
+    return std::optional<std::string>{};
+  };
+  return parse;
+}
+
+Engine::Engine(store::Store& store, const steps::StepRegistry& registry, EngineOptions options)
+    : impl_(std::make_unique<Impl>(store, registry, std::move(options))) {}
+
+Engine::~Engine() { impl_->stop(); }
+
+model::ParseOptions Engine::parse_options() const { return impl_->parse_options(); }
+
+Result<std::string> Engine::start_run(const std::string& source, const std::string& file_name,
+                                      Json inputs, Json trigger) {
+  auto parsed = impl_->parse_source(source, file_name);
+  if (!parsed.ok()) return parsed.error();
+  const auto& workflow = *parsed;
+  auto prepared = prepare_inputs(*workflow, inputs);
+  if (!prepared.ok()) return prepared.error();
+  auto version = impl_->store.put_workflow_version(workflow->id, source, file_name);
+  if (!version.ok()) return version.error();
+  {
+    std::lock_guard lock(impl_->workflows_mu);
+    impl_->workflows.emplace(version->id, workflow);
+  }
+  auto now = Clock::now();
+  store::RunRecord record;
+  record.id = store::new_run_id();
+  record.workflow_id = workflow->id;
+  record.workflow_version_id = version->id;
+  record.state = RunState::queued;
+  record.inputs = std::move(prepared).value();
+  record.trigger = trigger.is_null() ? Json::object() : std::move(trigger);
+  record.created_at = record.updated_at = now;
+
+  auto run = impl_->make_active(record, workflow);
+  store::Commit commit;
+  commit.insert_run = record;
+  if (auto status = impl_->store.commit(commit); !status.ok()) return status.error();
+  {
+    std::lock_guard lock(impl_->runs_mu);
+    impl_->active.emplace(record.id, run);
+  }
+  impl_->emit(*run, nullptr, -1, "queued", nullptr);
+  boost::asio::post(impl_->pool, [impl = impl_.get(), run] { impl->advance(run); });
+  return record.id;
+}
+
+Status Engine::resume_all() {
+  auto ids = impl_->store.unfinished_run_ids();
+  if (!ids.ok()) return ids.error();
+  for (const auto& id : *ids) {
+    auto run = impl_->get_or_load(id);
+    if (!run.ok()) {
+      spdlog::error("cannot resume run {}: {}", id, run.error().message);
+      continue;
+    }
+    boost::asio::post(impl_->pool, [impl = impl_.get(), r = *run] { impl->advance(r); });
+  }
+  impl_->wake_timer_loop();
+  return {};
+}
+
+Result<store::RunRecord> Engine::wait_for_run(const std::string& run_id,
+                                              std::optional<std::chrono::milliseconds> timeout) {
+  auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
+                          : std::chrono::steady_clock::time_point::max();
+  while (true) {
+    auto record = impl_->store.get_run(run_id);
+    if (!record.ok()) return record.error();
+    if (store::is_final(record->state)) return record;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(ErrorCode::deadline_exceeded, "run " + run_id + " is still " +
+                                                          std::string(store::to_string(record->state)));
+    }
+    std::unique_lock lock(impl_->done_mu);
+    impl_->done_cv.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
+Status Engine::wait_until_idle(std::optional<std::chrono::milliseconds> timeout) {
+  auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
+                          : std::chrono::steady_clock::time_point::max();
+  while (true) {
+    auto unfinished = impl_->store.unfinished_run_ids();
+    if (!unfinished.ok()) return unfinished.error();
+    store::RunFilter waiting;
+    waiting.state = RunState::waiting;
+    waiting.limit = 1;
+    auto sleeping = impl_->store.list_runs(waiting);
+    if (!sleeping.ok()) return sleeping.error();
+    bool busy;
+    {
+      std::lock_guard lock(impl_->runs_mu);
+      busy = !impl_->active.empty();
+    }
+    if (unfinished->empty() && sleeping->empty() && !busy) return {};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(ErrorCode::deadline_exceeded, "runs are still unfinished");
+    }
+    std::unique_lock lock(impl_->done_mu);
+    impl_->done_cv.wait_for(lock, std::chrono::milliseconds(100));
+  }
+}
+
+Status Engine::cancel_run(const std::string& run_id) {
+  auto run = impl_->get_or_load(run_id);
+  if (!run.ok()) return run.error();
+  {
+    std::lock_guard lock((*run)->mu);
+    if (store::is_final((*run)->record.state)) {
+      return make_error(ErrorCode::failed_precondition,
+                        "run " + run_id + " is already " + std::string(store::to_string((*run)->record.state)));
+    }
+    (*run)->cancel_requested = true;
+    (*run)->cancelled = true;
+  }
+  impl_->advance(*run);
+  return {};
+}
+
+void Engine::shutdown() { impl_->stop(); }
+
+}  // namespace herald::runtime

@@ -1,0 +1,92 @@
+// The Engine runs workflows durably: it creates runs, makes steps ready as their dependencies
+// finish, executes them on a pool of worker threads, and commits every state change to the store
+// before the next action. Waiting (a `wait` step, a retry's backoff) is a timer row in the store,
+// so a waiting run holds no thread and no memory; restarting resumes every run from the store.
+// Used by `herald run`, `herald resume`, and later `herald serve`.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "engine/common/result.h"
+#include "engine/expr/evaluator.h"
+#include "engine/model/workflow.h"
+#include "engine/steps/step.h"
+#include "engine/store/store.h"
+
+namespace herald::runtime {
+
+// One line of progress: a step (or the run itself, with step_id empty) changed state.
+struct ProgressEvent {
+  std::string run_id;
+  std::string workflow_id;
+  std::string step_id;  // empty for the run
+  int item = -1;
+  std::string state;    // a RunState or StepState name
+  int attempt = 0;
+  std::optional<std::chrono::milliseconds> duration;
+  std::optional<Error> error;  // redacted
+  std::string message;         // for `log` lines
+  store::TimePoint at;
+};
+
+struct EngineOptions {
+  int worker_threads = 2;
+  expr::Limits limits;            // for every expression, template and script
+  Json env = Json::object();      // what `env` shows to expressions
+  Json secrets = Json::object();  // what `secrets` shows to step inputs; redacted everywhere
+  std::function<void(const ProgressEvent&)> on_progress;  // called from worker threads
+  // Seeds retry jitter, for reproducible tests; 0 picks a random seed.
+  uint64_t random_seed = 0;
+};
+
+class Engine {
+ public:
+  Engine(store::Store& store, const steps::StepRegistry& registry, EngineOptions options);
+  ~Engine();  // stops the workers; runs in flight stay in the store and resume on the next start
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // The parse options that make a workflow valid for this engine: known steps, expression checks.
+  model::ParseOptions parse_options() const;
+
+  // Stores the workflow's source as a version (deduplicated by content), checks the inputs
+  // against the declared ones (applying defaults, converting text given on the command line to
+  // the declared type), commits a queued run and schedules it. Returns the run id.
+  Result<std::string> start_run(const std::string& source, const std::string& file_name,
+                                Json inputs, Json trigger = Json::object());
+
+  // Picks up every run that is queued or running in the store (what a restart does) and arms the
+  // timer loop for the waiting ones.
+  Status resume_all();
+
+  // Blocks until the run is final (succeeded, failed or cancelled) or the timeout passes.
+  Result<store::RunRecord> wait_for_run(const std::string& run_id,
+                                        std::optional<std::chrono::milliseconds> timeout = {});
+
+  // Blocks until no run is queued, running or waiting in the store.
+  Status wait_until_idle(std::optional<std::chrono::milliseconds> timeout = {});
+
+  // Cancels a run: steps not started are cancelled, running ones finish and are discarded.
+  Status cancel_run(const std::string& run_id);
+
+  // Stops taking new work and waits for steps in flight to finish.
+  void shutdown();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The parse options that make a workflow valid for these steps: known `uses`, raw fields, and
+// Lua syntax checks of every expression, template and script.
+model::ParseOptions workflow_parse_options(const steps::StepRegistry& registry);
+
+// Checks `given` against the workflow's declared inputs: unknown names and missing required ones
+// are errors; defaults fill the rest; strings are converted to the declared type.
+Result<Json> prepare_inputs(const model::Workflow& workflow, const Json& given);
+
+}  // namespace herald::runtime
