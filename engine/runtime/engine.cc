@@ -550,7 +550,8 @@ struct Engine::Impl {
         fail_step(r, slot, located(r, slot.path + ".foreach", items.error()), commit);
         return true;
       }
-      if (items->is_null()) *items = Json::array();
+      // Lua cannot tell an empty list from an empty map: both mean "no elements" here.
+      if (items->is_null() || (items->is_object() && items->empty())) *items = Json::array();
       if (!items->is_array()) {
         fail_step(r, slot,
                   located(r, slot.path + ".foreach",

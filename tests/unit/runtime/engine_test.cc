@@ -1,0 +1,593 @@
+// The engine against a real SQLite store: ordering, parallel needs, when, foreach, retries with
+// backoff, timeouts, on_error, waits as timers, resuming after the engine is torn down, secrets.
+#include "engine/runtime/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "engine/steps/builtins.h"
+
+namespace herald::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+using store::RunState;
+using store::StepState;
+
+// A step that fails with a retryable error a set number of times, then succeeds; counts calls
+// per idempotency key.
+class FlakyStep final : public steps::Step {
+ public:
+  explicit FlakyStep(int failures, bool retryable) : failures_(failures), retryable_(retryable) {}
+  steps::StepOutcome run(const Json& input, steps::StepContext& context) override {
+    std::lock_guard lock(mu_);
+    int& seen = calls_[context.idempotency_key];
+    ++seen;
+    keys_.insert(context.idempotency_key);
+    attempts_.push_back(context.attempt);
+    if (seen <= failures_) {
+      Error error = make_error(ErrorCode::unavailable, "flaky failure " + std::to_string(seen), retryable_);
+      if (input.contains("retry_after_ms")) error.retry_after = std::chrono::milliseconds(input["retry_after_ms"].get<int>());
+      return steps::StepOutcome::failed(error);
+    }
+    return steps::StepOutcome::done({{"calls", seen}, {"echo", input}});
+  }
+  int calls(const std::string& key) {
+    std::lock_guard lock(mu_);
+    return calls_[key];
+  }
+  std::vector<int> attempts() {
+    std::lock_guard lock(mu_);
+    return attempts_;
+  }
+
+ private:
+  std::mutex mu_;
+  int failures_;
+  bool retryable_;
+  std::map<std::string, int> calls_;
+  std::set<std::string> keys_;
+  std::vector<int> attempts_;
+};
+
+// Records when it started and ended, and sleeps a little, to observe parallelism.
+class SpanStep final : public steps::Step {
+ public:
+  steps::StepOutcome run(const Json& input, steps::StepContext& context) override {
+    auto start = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(input.value("sleep_ms", 50)));
+    auto end = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu);
+    spans[context.step_id] = {start, end};
+    return steps::StepOutcome::done({{"step", context.step_id}});
+  }
+  std::mutex mu;
+  std::map<std::string, std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::time_point>> spans;
+};
+
+class ThrowingStep final : public steps::Step {
+ public:
+  steps::StepOutcome run(const Json&, steps::StepContext&) override { throw std::runtime_error("boom"); }
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("herald-engine-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    std::filesystem::create_directories(dir_);
+    open();
+    registry_ = steps::StepRegistry::with_builtins();
+    flaky_ = std::make_shared<FlakyStep>(2, true);
+    fatal_ = std::make_shared<FlakyStep>(100, false);
+    span_ = std::make_shared<SpanStep>();
+    ASSERT_TRUE(registry_.add({"flaky", "fails twice", {}, flaky_}).ok());
+    ASSERT_TRUE(registry_.add({"fatal", "always fails", {}, fatal_}).ok());
+    ASSERT_TRUE(registry_.add({"span", "sleeps", {}, span_}).ok());
+    ASSERT_TRUE(registry_.add({"throws", "throws", {}, std::make_shared<ThrowingStep>()}).ok());
+  }
+  void TearDown() override {
+    engine_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void open() {
+    auto store = store::open_store("sqlite:" + (dir_ / "herald.db").string());
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    store_ = std::move(store).value();
+  }
+
+  Engine& engine(EngineOptions options = {}) {
+    if (!engine_) {
+      options.worker_threads = std::max(options.worker_threads, 4);
+      options.random_seed = 42;
+      engine_ = std::make_unique<Engine>(*store_, registry_, options);
+    }
+    return *engine_;
+  }
+
+  store::RunRecord run_to_end(const std::string& yaml, Json inputs = Json::object()) {
+    auto id = engine().start_run(yaml, "test.yaml", inputs);
+    EXPECT_TRUE(id.ok()) << (id.ok() ? "" : id.error().message);
+    if (!id.ok()) return {};
+    auto record = engine().wait_for_run(*id, 20s);
+    EXPECT_TRUE(record.ok()) << (record.ok() ? "" : record.error().message);
+    return record.ok() ? *record : store::RunRecord{};
+  }
+
+  std::map<std::string, store::StepRecord> steps_of(const std::string& run_id) {
+    std::map<std::string, store::StepRecord> out;
+    auto rows = store_->get_steps(run_id);
+    EXPECT_TRUE(rows.ok());
+    for (const auto& row : *rows) {
+      std::string key = (row.on_error ? "on_error." : "") + row.step_id;
+      if (row.item >= 0) key += "[" + std::to_string(row.item) + "]";
+      out[key] = row;
+    }
+    return out;
+  }
+
+  static inline int counter_ = 0;
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  steps::StepRegistry registry_;
+  std::shared_ptr<FlakyStep> flaky_;
+  std::shared_ptr<FlakyStep> fatal_;
+  std::shared_ptr<SpanStep> span_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, SequentialStepsPassOutputsAlong) {
+  auto run = run_to_end(R"(
+id: seq
+inputs:
+  n: { type: integer, default: 4 }
+steps:
+  - id: a
+    uses: set
+    with: { doubled: "{{ inputs.n * 2 }}", label: "n={{ inputs.n }}" }
+  - id: b
+    uses: script
+    with:
+      code: return { sum = steps.a.output.doubled + 1, label = steps.a.output.label }
+  - id: c
+    uses: log
+    with: { message: "sum is {{ steps.b.output.sum }}" }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  auto steps = steps_of(run.id);
+  EXPECT_EQ(steps["a"].output["doubled"], 8);
+  EXPECT_EQ(steps["a"].output["label"], "n=4");
+  EXPECT_EQ(steps["b"].output["sum"], 9);
+  EXPECT_EQ(steps["c"].output["message"], "sum is 9");
+  for (const auto& [id, row] : steps) {
+    EXPECT_EQ(row.state, StepState::succeeded) << id;
+    EXPECT_EQ(row.attempt, 1) << id;
+    EXPECT_TRUE(row.started_at && row.finished_at) << id;
+  }
+  auto attempts = store_->get_attempts(run.id);
+  ASSERT_TRUE(attempts.ok());
+  EXPECT_EQ(attempts->size(), 3u);
+  EXPECT_TRUE(run.started_at && run.finished_at);
+}
+
+TEST_F(EngineTest, WhenFalseSkipsAndLaterStepsStillRun) {
+  auto run = run_to_end(R"(
+id: branch
+inputs:
+  publish: { type: boolean, default: false }
+steps:
+  - id: post
+    uses: set
+    when: inputs.publish
+    with: { posted: true }
+  - id: after
+    uses: set
+    with: { post_state: "{{ steps.post.state }}" }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  auto steps = steps_of(run.id);
+  EXPECT_EQ(steps["post"].state, StepState::skipped);
+  EXPECT_EQ(steps["after"].output["post_state"], "skipped");
+}
+
+TEST_F(EngineTest, IndependentNeedsRunInParallel) {
+  auto run = run_to_end(R"(
+id: fan
+steps:
+  - id: left
+    uses: span
+    needs: []
+    with: { sleep_ms: 150 }
+  - id: right
+    uses: span
+    needs: []
+    with: { sleep_ms: 150 }
+  - id: join
+    uses: span
+    needs: [left, right]
+    with: { sleep_ms: 1 }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  std::lock_guard lock(span_->mu);
+  auto& spans = span_->spans;
+  ASSERT_EQ(spans.size(), 3u);
+  // The two branches overlap in time; the join starts after both ended.
+  EXPECT_LT(spans["left"].first, spans["right"].second);
+  EXPECT_LT(spans["right"].first, spans["left"].second);
+  EXPECT_GE(spans["join"].first, spans["left"].second);
+  EXPECT_GE(spans["join"].first, spans["right"].second);
+}
+
+TEST_F(EngineTest, ForeachKeepsOrderAndGivesItemAndIndex) {
+  auto run = run_to_end(R"(
+id: each
+inputs:
+  words: { type: array, default: ["a", "bb", "ccc", "dddd", "eeeee"] }
+steps:
+  - id: lengths
+    uses: script
+    foreach: inputs.words
+    concurrency: 3
+    with:
+      code: return { word = item, length = #item, index = index }
+  - id: total
+    uses: script
+    with:
+      code: |
+        local sum = 0
+        for _, r in ipairs(steps.lengths.output) do sum = sum + r.length end
+        return sum
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  auto steps = steps_of(run.id);
+  ASSERT_TRUE(steps["lengths"].output.is_array());
+  ASSERT_EQ(steps["lengths"].output.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(steps["lengths"].output[i]["length"], i + 1);
+    EXPECT_EQ(steps["lengths"].output[i]["index"], i);
+    EXPECT_EQ(steps["lengths[" + std::to_string(i) + "]"].state, StepState::succeeded);
+  }
+  EXPECT_EQ(steps["total"].output, 15);
+}
+
+TEST_F(EngineTest, ForeachOverEmptyListSucceedsWithEmptyOutput) {
+  auto run = run_to_end(R"(
+id: none
+steps:
+  - id: each
+    uses: set
+    foreach: "{}"
+    with: { x: "{{ item }}" }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  EXPECT_EQ(steps_of(run.id)["each"].output, Json::array());
+}
+
+TEST_F(EngineTest, RetryableErrorsRetryWithBackoffUntilSuccess) {
+  auto run = run_to_end(R"(
+id: retry
+steps:
+  - id: call
+    uses: flaky
+    retry: { attempts: 3, backoff: exponential, initial: 20ms, max: 100ms }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  auto steps = steps_of(run.id);
+  EXPECT_EQ(steps["call"].attempt, 3);
+  EXPECT_EQ(steps["call"].output["calls"], 3);
+  EXPECT_EQ(flaky_->attempts(), (std::vector<int>{1, 2, 3}));
+  // Every attempt used the same idempotency key.
+  EXPECT_EQ(flaky_->calls(steps["call"].idempotency_key), 3);
+  auto attempts = store_->get_attempts(run.id);
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 3u);
+  EXPECT_EQ((*attempts)[0].state, StepState::failed);
+  EXPECT_EQ((*attempts)[2].state, StepState::succeeded);
+  // The second attempt came at least the initial delay (less jitter) after the first ended.
+  auto gap = (*attempts)[1].started_at - *(*attempts)[0].finished_at;
+  EXPECT_GE(gap, 15ms);
+}
+
+TEST_F(EngineTest, RetriesStopAtTheLimit) {
+  auto run = run_to_end(R"(
+id: retry-limit
+steps:
+  - id: call
+    uses: flaky
+    retry: { attempts: 2, initial: 10ms }
+  - id: never
+    uses: set
+    with: { x: 1 }
+)");
+  ASSERT_EQ(run.state, RunState::failed);
+  auto steps = steps_of(run.id);
+  EXPECT_EQ(steps["call"].state, StepState::failed);
+  EXPECT_EQ(steps["call"].attempt, 2);
+  EXPECT_EQ(run.error["step"], "call");
+  EXPECT_EQ(run.error["message"], "flaky failure 2");
+  EXPECT_NE(steps["never"].state, StepState::succeeded);
+}
+
+TEST_F(EngineTest, RetryAfterFromTheErrorIsHonoured) {
+  auto run = run_to_end(R"(
+id: retry-after
+steps:
+  - id: call
+    uses: flaky
+    with: { retry_after_ms: 300 }
+    retry: { attempts: 3, initial: 1ms, max: 5ms }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  auto attempts = store_->get_attempts(run.id);
+  ASSERT_TRUE(attempts.ok());
+  ASSERT_EQ(attempts->size(), 3u);
+  EXPECT_GE((*attempts)[1].started_at - *(*attempts)[0].finished_at, 290ms);
+}
+
+TEST_F(EngineTest, NonRetryableErrorFailsAtOnceAndOnErrorSeesIt) {
+  auto run = run_to_end(R"(
+id: fails
+steps:
+  - id: call
+    uses: fatal
+    retry: { attempts: 5, initial: 10ms }
+on_error:
+  - id: notice
+    uses: set
+    with: { failed_step: "{{ error.step }}", why: "{{ error.message }}" }
+)");
+  ASSERT_EQ(run.state, RunState::failed);
+  auto steps = steps_of(run.id);
+  EXPECT_EQ(steps["call"].attempt, 1);
+  ASSERT_EQ(steps["on_error.notice"].state, StepState::succeeded);
+  EXPECT_EQ(steps["on_error.notice"].output["failed_step"], "call");
+  EXPECT_EQ(steps["on_error.notice"].output["why"], "flaky failure 1");
+}
+
+TEST_F(EngineTest, AStepThatThrowsFailsCleanly) {
+  auto run = run_to_end(R"(
+id: throws
+steps:
+  - id: bad
+    uses: throws
+)");
+  ASSERT_EQ(run.state, RunState::failed);
+  EXPECT_EQ(run.error["code"], "internal");
+  EXPECT_NE(run.error["message"].get<std::string>().find("boom"), std::string::npos);
+}
+
+TEST_F(EngineTest, ExpressionErrorsNameTheStepAndField) {
+  auto run = run_to_end(R"(
+id: bad-expr
+steps:
+  - id: a
+    uses: set
+    with: { x: "{{ nothing.here }}" }
+)");
+  ASSERT_EQ(run.state, RunState::failed);
+  std::string message = run.error["message"];
+  EXPECT_NE(message.find("test.yaml:"), std::string::npos) << message;
+  EXPECT_NE(message.find("steps[0].with"), std::string::npos) << message;
+}
+
+TEST_F(EngineTest, TimeoutStopsARunawayScript) {
+  auto run = run_to_end(R"(
+id: slow
+steps:
+  - id: spin
+    uses: script
+    timeout: 200ms
+    with:
+      code: |
+        local x = 0
+        while true do x = x + 1 end
+)");
+  ASSERT_EQ(run.state, RunState::failed);
+  // Either limit may stop it first; both are reported as such, never as a crash.
+  std::string code = run.error["code"];
+  EXPECT_TRUE(code == "deadline_exceeded" || code == "resource_exhausted") << run.error.dump();
+}
+
+TEST_F(EngineTest, WaitIsATimerAndTheRunSleepsInTheStore) {
+  auto id = engine().start_run(R"(
+id: sleepy
+steps:
+  - id: nap
+    uses: wait
+    with: { for: 400ms }
+  - id: after
+    uses: set
+    with: { woke: true }
+)", "test.yaml", Json::object());
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  // While it waits, the run is `waiting` with a timer row.
+  bool saw_waiting = false;
+  for (int i = 0; i < 30 && !saw_waiting; ++i) {
+    auto record = store_->get_run(*id);
+    ASSERT_TRUE(record.ok());
+    saw_waiting = record->state == RunState::waiting;
+    if (!saw_waiting) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(saw_waiting);
+  auto timers = store_->timers_of_run(*id);
+  ASSERT_TRUE(timers.ok());
+  EXPECT_EQ(timers->size(), 1u);
+  auto record = engine().wait_for_run(*id, 10s);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->state, RunState::succeeded);
+  EXPECT_GE(*record->finished_at - record->created_at, 390ms);
+  auto steps = steps_of(*id);
+  EXPECT_TRUE(steps["after"].output["woke"].get<bool>());
+  EXPECT_TRUE(steps["nap"].output.contains("waited_until"));
+  auto left = store_->timers_of_run(*id);
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
+}
+
+TEST_F(EngineTest, AWaitingRunResumesInANewEngine) {
+  std::string run_id;
+  {
+    auto id = engine().start_run(R"(
+id: resume-wait
+steps:
+  - id: before
+    uses: set
+    with: { x: 1 }
+  - id: nap
+    uses: wait
+    with: { for: 500ms }
+  - id: after
+    uses: script
+    with: { code: "return steps.before.output.x + 1" }
+)", "test.yaml", Json::object());
+    ASSERT_TRUE(id.ok());
+    run_id = *id;
+    for (int i = 0; i < 100; ++i) {
+      auto record = store_->get_run(run_id);
+      if (record.ok() && record->state == RunState::waiting) break;
+      std::this_thread::sleep_for(5ms);
+    }
+    engine_.reset();  // the process "stops" while the run waits
+  }
+  auto record = store_->get_run(run_id);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->state, RunState::waiting);
+  ASSERT_TRUE(engine().resume_all().ok());
+  auto done = engine().wait_for_run(run_id, 10s);
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  EXPECT_EQ(done->state, RunState::succeeded);
+  auto steps = steps_of(run_id);
+  EXPECT_EQ(steps["after"].output, 2);
+  EXPECT_EQ(steps["before"].attempt, 1);  // finished steps are never re-run
+}
+
+TEST_F(EngineTest, SecretsAreUsableInInputsButRedactedInTheStore) {
+  EngineOptions options;
+  options.secrets = {{"API_TOKEN", "s3cr3t-token-value"}};
+  engine(options);
+  auto run = run_to_end(R"(
+id: secret
+steps:
+  - id: call
+    uses: set
+    with: { header: "Bearer {{ secrets.API_TOKEN }}" }
+  - id: leak
+    uses: script
+    with: { code: "return steps.call.output.header" }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  auto steps = steps_of(run.id);
+  EXPECT_EQ(steps["call"].input["header"], "Bearer [redacted]");
+  EXPECT_EQ(steps["call"].output["header"], "Bearer [redacted]");
+  auto attempts = store_->get_attempts(run.id);
+  ASSERT_TRUE(attempts.ok());
+  for (const auto& attempt : *attempts) {
+    EXPECT_EQ(attempt.input.dump().find("s3cr3t"), std::string::npos);
+    EXPECT_EQ(attempt.output.dump().find("s3cr3t"), std::string::npos);
+  }
+}
+
+TEST_F(EngineTest, InvalidWorkflowIsRefusedWithLocations) {
+  auto id = engine().start_run("id: x\nsteps:\n  - id: a\n    uses: nope\n", "bad.yaml", Json::object());
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.error().code, ErrorCode::invalid_argument);
+  EXPECT_NE(id.error().message.find("bad.yaml:4:"), std::string::npos) << id.error().message;
+  auto runs = store_->list_runs({});
+  ASSERT_TRUE(runs.ok());
+  EXPECT_TRUE(runs->empty());
+}
+
+TEST_F(EngineTest, ManyRunsAtOnceAllFinish) {
+  const char* yaml = R"(
+id: many
+inputs:
+  n: { type: integer, required: true }
+steps:
+  - id: a
+    uses: set
+    with: { v: "{{ inputs.n }}" }
+  - id: b
+    uses: script
+    with: { code: "return steps.a.output.v * 10" }
+)";
+  std::vector<std::string> ids;
+  for (int i = 0; i < 200; ++i) {
+    auto id = engine().start_run(yaml, "many.yaml", {{"n", i}});
+    ASSERT_TRUE(id.ok());
+    ids.push_back(*id);
+  }
+  for (int i = 0; i < 200; ++i) {
+    auto record = engine().wait_for_run(ids[i], 30s);
+    ASSERT_TRUE(record.ok());
+    ASSERT_EQ(record->state, RunState::succeeded);
+    EXPECT_EQ(steps_of(ids[i])["b"].output, i * 10);
+  }
+}
+
+TEST_F(EngineTest, CancelStopsAWaitingRun) {
+  auto id = engine().start_run(R"(
+id: cancel-me
+steps:
+  - id: nap
+    uses: wait
+    with: { for: 1h }
+  - id: after
+    uses: set
+    with: { x: 1 }
+)", "test.yaml", Json::object());
+  ASSERT_TRUE(id.ok());
+  for (int i = 0; i < 100; ++i) {
+    auto record = store_->get_run(*id);
+    if (record.ok() && record->state == RunState::waiting) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(engine().cancel_run(*id).ok());
+  auto record = engine().wait_for_run(*id, 5s);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->state, RunState::cancelled);
+  auto timers = store_->timers_of_run(*id);
+  ASSERT_TRUE(timers.ok());
+  EXPECT_TRUE(timers->empty());
+}
+
+TEST(PrepareInputsTest, ConvertsTextToDeclaredTypesAndAppliesDefaults) {
+  model::Workflow workflow;
+  workflow.id = "w";
+  workflow.inputs = {{"count", "integer", Json(3), false, ""},
+                     {"ratio", "number", std::nullopt, false, ""},
+                     {"on", "boolean", std::nullopt, false, ""},
+                     {"tags", "array", std::nullopt, false, ""},
+                     {"name", "string", std::nullopt, true, ""}};
+  auto ok = prepare_inputs(workflow, {{"ratio", "0.5"}, {"on", "yes"}, {"tags", "[1,2]"}, {"name", "x"}});
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ((*ok)["count"], 3);
+  EXPECT_EQ((*ok)["ratio"], 0.5);
+  EXPECT_EQ((*ok)["on"], true);
+  EXPECT_EQ((*ok)["tags"], Json::parse("[1,2]"));
+
+  auto missing = prepare_inputs(workflow, Json::object());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("'name'"), std::string::npos);
+
+  auto unknown = prepare_inputs(workflow, {{"name", "x"}, {"colour", "red"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("unknown input 'colour'"), std::string::npos);
+
+  auto bad = prepare_inputs(workflow, {{"name", "x"}, {"count", "three"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("not an integer"), std::string::npos);
+
+  auto wrong_type = prepare_inputs(workflow, {{"name", 5}});
+  ASSERT_FALSE(wrong_type.ok());
+}
+
+}  // namespace
+}  // namespace herald::runtime
