@@ -217,6 +217,7 @@ int cmd_run(const std::vector<std::string>& argv, Io& io) {
   bool json = args->has("json") || !io.interactive;
   ProgressPrinter printer(io.out, json);
   auto options = engine_options(*config);
+  options.own_runs_only = true;
   options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
   auto registry = steps::StepRegistry::with_builtins();
   runtime::Engine engine(**store, registry, options);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <map>
+#include <set>
 #include <random>
 #include <thread>
 
@@ -69,6 +70,13 @@ struct Engine::Impl {
 
   std::mutex workflows_mu;
   std::map<int64_t, std::shared_ptr<const model::Workflow>> workflows;
+  // Workflows started from source text, by file name and source: starting the same file again
+  // neither parses it nor stores a version again.
+  struct KnownSource {
+    std::shared_ptr<const model::Workflow> workflow;
+    int64_t version_id = 0;
+  };
+  std::map<std::pair<std::string, std::string>, KnownSource> sources;
 
   std::mutex random_mu;
   std::mt19937_64 random;
@@ -79,6 +87,9 @@ struct Engine::Impl {
   bool timer_wakeup = false;
   bool stopping = false;
   std::thread timer_thread;
+
+  std::mutex owned_mu;
+  std::set<std::string> owned;  // with own_runs_only: the runs this engine started
 
   // Signalled when a run finishes or is dropped from memory.
   std::mutex done_mu;
@@ -938,9 +949,33 @@ struct Engine::Impl {
     timer_cv.notify_all();
   }
 
+  // The timers this engine drives: all of them, or those of its own runs.
+  Result<std::optional<store::TimePoint>> next_due() {
+    if (!options.own_runs_only) return store.next_timer_due();
+    std::optional<store::TimePoint> earliest;
+    for (const auto& timer : own_timers()) {
+      if (!earliest || timer.due_at < *earliest) earliest = timer.due_at;
+    }
+    return earliest;
+  }
+
+  std::vector<store::TimerRecord> own_timers() {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(owned_mu);
+      ids.assign(owned.begin(), owned.end());
+    }
+    std::vector<store::TimerRecord> timers;
+    for (const auto& id : ids) {
+      auto of_run = store.timers_of_run(id);
+      if (of_run.ok()) timers.insert(timers.end(), of_run->begin(), of_run->end());
+    }
+    return timers;
+  }
+
   void timer_loop() {
     while (true) {
-      auto next = store.next_timer_due();
+      auto next = next_due();
       auto now = Clock::now();
       auto wake_at = now + kTimerPollInterval;
       if (next.ok() && next->has_value()) wake_at = std::min(wake_at, **next);
@@ -958,6 +993,13 @@ struct Engine::Impl {
   }
 
   void fire_due_timers() {
+    if (options.own_runs_only) {
+      auto now = Clock::now();
+      for (const auto& timer : own_timers()) {
+        if (timer.due_at <= now) fire(timer);
+      }
+      return;
+    }
     while (true) {
       auto due = store.due_timers(Clock::now(), 256);
       if (!due.ok()) {
@@ -1044,22 +1086,30 @@ model::ParseOptions Engine::parse_options() const { return impl_->parse_options(
 
 Result<std::string> Engine::start_run(const std::string& source, const std::string& file_name,
                                       Json inputs, Json trigger) {
-  auto parsed = impl_->parse_source(source, file_name);
-  if (!parsed.ok()) return parsed.error();
-  const auto& workflow = *parsed;
-  auto prepared = prepare_inputs(*workflow, inputs);
-  if (!prepared.ok()) return prepared.error();
-  auto version = impl_->store.put_workflow_version(workflow->id, source, file_name);
-  if (!version.ok()) return version.error();
+  Impl::KnownSource known;
+  auto source_key = std::make_pair(file_name, source);
   {
     std::lock_guard lock(impl_->workflows_mu);
-    impl_->workflows.emplace(version->id, workflow);
+    if (auto it = impl_->sources.find(source_key); it != impl_->sources.end()) known = it->second;
   }
+  if (!known.workflow) {
+    auto parsed = impl_->parse_source(source, file_name);
+    if (!parsed.ok()) return parsed.error();
+    auto version = impl_->store.put_workflow_version((*parsed)->id, source, file_name);
+    if (!version.ok()) return version.error();
+    known = {*parsed, version->id};
+    std::lock_guard lock(impl_->workflows_mu);
+    impl_->workflows.emplace(version->id, known.workflow);
+    impl_->sources.emplace(std::move(source_key), known);
+  }
+  const auto& workflow = known.workflow;
+  auto prepared = prepare_inputs(*workflow, inputs);
+  if (!prepared.ok()) return prepared.error();
   auto now = Clock::now();
   store::RunRecord record;
   record.id = store::new_run_id();
   record.workflow_id = workflow->id;
-  record.workflow_version_id = version->id;
+  record.workflow_version_id = known.version_id;
   record.state = RunState::queued;
   record.inputs = std::move(prepared).value();
   record.trigger = trigger.is_null() ? Json::object() : std::move(trigger);
@@ -1072,6 +1122,10 @@ Result<std::string> Engine::start_run(const std::string& source, const std::stri
   {
     std::lock_guard lock(impl_->runs_mu);
     impl_->active.emplace(record.id, run);
+  }
+  {
+    std::lock_guard lock(impl_->owned_mu);
+    impl_->owned.insert(record.id);
   }
   impl_->emit(*run, nullptr, -1, "queued", nullptr);
   boost::asio::post(impl_->pool, [impl = impl_.get(), run] { impl->advance(run); });

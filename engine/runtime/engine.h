@@ -39,6 +39,10 @@ struct EngineOptions {
   Json env = Json::object();      // what `env` shows to expressions
   Json secrets = Json::object();  // what `secrets` shows to step inputs; redacted everywhere
   std::function<void(const ProgressEvent&)> on_progress;  // called from worker threads
+  // `herald run` drives only the run it started, so that two of them (or a `herald run` next to
+  // `herald resume`) on one store never fire each other's timers; everything else drives every
+  // run in the store.
+  bool own_runs_only = false;
   // Seeds retry jitter, for reproducible tests; 0 picks a random seed.
   uint64_t random_seed = 0;
 };

@@ -1,0 +1,41 @@
+#include "tests/support/herald_command.h"
+
+#include <sstream>
+
+namespace herald::testing {
+
+std::string herald_binary() { return HERALD_BINARY; }
+
+ChildProcess start_herald(const std::vector<std::string>& args,
+                          const std::map<std::string, std::string>& env) {
+  ChildOptions options;
+  options.args.push_back(herald_binary());
+  options.args.insert(options.args.end(), args.begin(), args.end());
+  options.env = env;
+  return ChildProcess(options);
+}
+
+CommandResult run_herald(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env,
+                         std::chrono::milliseconds timeout) {
+  ChildProcess child = start_herald(args, env);
+  CommandResult result;
+  auto status = child.wait(timeout);
+  result.status = status ? *status : child.stop(SIGKILL);
+  result.out = child.stdout_text();
+  result.err = child.stderr_text();
+  return result;
+}
+
+std::vector<Json> json_lines(const std::string& text) {
+  std::vector<Json> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    Json parsed = Json::parse(line, nullptr, false);
+    if (!parsed.is_discarded() && parsed.is_object()) lines.push_back(std::move(parsed));
+  }
+  return lines;
+}
+
+}  // namespace herald::testing
