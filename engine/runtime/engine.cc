@@ -1061,6 +1061,7 @@ struct Engine::Impl {
 model::ParseOptions workflow_parse_options(const steps::StepRegistry& registry) {
   model::ParseOptions parse;
   const steps::StepRegistry* reg = &registry;
+  parse.known_steps = registry.names();
   parse.is_known_step = [reg](std::string_view uses) { return reg->find(uses) != nullptr; };
   parse.raw_fields = [reg](std::string_view uses) {
     const auto* info = reg->find(uses);
