@@ -107,6 +107,9 @@ struct ParseOptions {
       check_expression;
   // Fields of a step's `with:` that are not templates (e.g. `script`'s `code`), by `uses`.
   std::function<std::vector<std::string>(std::string_view uses)> raw_fields;
+  // The step types Herald knows, named in the message about an unknown `uses` (with a "did you
+  // mean"). When is_known_step is unset and this is not empty, it also decides what is known.
+  std::vector<std::string> known_steps;
 };
 
 struct ParseOutcome {
