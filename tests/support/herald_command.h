@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/common/result.h"
 #include "tests/support/child_process.h"
 
 namespace herald::testing {
