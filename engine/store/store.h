@@ -97,6 +97,11 @@ struct TimerRecord {
 
 // Everything one state change writes, committed in one transaction. Steps and attempts are
 // upserted by their keys ((run_id, step_id, item) and (run_id, step_id, item, attempt)).
+// Applied in field order, except that timer deletions come before add_timers (so one Commit can
+// replace a run's timers). All or nothing: insert_run of an existing id fails with
+// already_exists, update_run of a missing run with not_found, a step, attempt or timer of a run
+// that is not stored (nor inserted by this Commit) with failed_precondition, and then nothing of
+// the Commit is written.
 struct Commit {
   std::optional<RunRecord> insert_run;
   // Updates of an existing run: state, error, started_at, finished_at, updated_at.
@@ -133,25 +138,33 @@ class Store {
   virtual Status commit(const Commit& commit) = 0;
 
   virtual Result<RunRecord> get_run(std::string_view run_id) = 0;
+  // Newest first (by id); `limit` is clamped to 1..1000.
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
   // Runs that are queued or running: what a restart must pick up at once. Waiting runs come back
   // through their timers.
   virtual Result<std::vector<std::string>> unfinished_run_ids() = 0;
 
+  // Ordered by step_id, then item. A run with no steps (or no such run) gives an empty list.
   virtual Result<std::vector<StepRecord>> get_steps(std::string_view run_id) = 0;
+  // In timeline order: started_at, then step_id, item, attempt.
   virtual Result<std::vector<AttemptRecord>> get_attempts(std::string_view run_id) = 0;
 
-  // Timers due at or before `now`, oldest first.
+  // Timers due at or before `now`, oldest first (ties by id); none when limit <= 0.
   virtual Result<std::vector<TimerRecord>> due_timers(TimePoint now, int limit) = 0;
   virtual Result<std::optional<TimePoint>> next_timer_due() = 0;
+  // Ordered by due_at, then id.
   virtual Result<std::vector<TimerRecord>> timers_of_run(std::string_view run_id) = 0;
 };
 
-// Opens a store from its URL: "sqlite:PATH" (or a plain path). Creates the file and its folder
-// when missing and applies migrations.
+// Opens a store from its URL: "sqlite:PATH" (or a plain path; "sqlite:///abs/path" also works,
+// and "sqlite::memory:" gives a private in-memory store for tests). Creates the file and its
+// folder when missing and applies migrations. Refuses, with the path in the message and the file
+// untouched: a file that is not a database, another program's database, and a store whose
+// schema is newer than this build. An unknown scheme is invalid_argument.
 Result<std::unique_ptr<Store>> open_store(const std::string& url);
 
-// A new run id: 26 characters, Crockford base32, time-ordered (ULID layout).
+// A new run id: 26 characters, Crockford base32, time-ordered (ULID layout: 48-bit milliseconds,
+// 80 random bits). Strictly increasing within one process, even within one millisecond.
 std::string new_run_id();
 
 }  // namespace herald::store

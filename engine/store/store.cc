@@ -1,0 +1,189 @@
+#include "engine/store/store.h"
+
+#include <array>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <system_error>
+#include <utility>
+
+#include "engine/store/sqlite/sqlite_store.h"
+
+namespace herald::store {
+
+namespace {
+
+constexpr std::array<std::pair<RunState, std::string_view>, 6> kRunStateNames{{
+    {RunState::queued, "queued"},
+    {RunState::running, "running"},
+    {RunState::waiting, "waiting"},
+    {RunState::succeeded, "succeeded"},
+    {RunState::failed, "failed"},
+    {RunState::cancelled, "cancelled"},
+}};
+
+constexpr std::array<std::pair<StepState, std::string_view>, 8> kStepStateNames{{
+    {StepState::pending, "pending"},
+    {StepState::ready, "ready"},
+    {StepState::running, "running"},
+    {StepState::waiting, "waiting"},
+    {StepState::succeeded, "succeeded"},
+    {StepState::failed, "failed"},
+    {StepState::skipped, "skipped"},
+    {StepState::cancelled, "cancelled"},
+}};
+
+template <typename State, size_t N>
+std::string_view name_of(const std::array<std::pair<State, std::string_view>, N>& names,
+                         State state) {
+  for (const auto& [s, name] : names) {
+    if (s == state) return name;
+  }
+  return "unknown";
+}
+
+template <typename State, size_t N>
+std::optional<State> parse_name(const std::array<std::pair<State, std::string_view>, N>& names,
+                                std::string_view text) {
+  for (const auto& [s, name] : names) {
+    if (name == text) return s;
+  }
+  return std::nullopt;
+}
+
+// "scheme:" prefixes as in RFC 3986: a letter, then letters, digits, '+', '-' or '.'. A plain
+// path (no scheme) starts with anything else, or has no ':' before its first '/'.
+std::optional<std::string_view> scheme_of(std::string_view url) {
+  size_t colon = url.find(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  std::string_view scheme = url.substr(0, colon);
+  auto is_alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!is_alpha(scheme[0])) return std::nullopt;
+  for (char c : scheme) {
+    bool ok = is_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    if (!ok) return std::nullopt;
+  }
+  return scheme;
+}
+
+Result<std::unique_ptr<Store>> open_sqlite(std::string path) {
+  // "sqlite:///abs/path" is read as "/abs/path", as other tools write SQLite URLs.
+  if (path.starts_with("//")) path.erase(0, 2);
+  if (path.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "the store URL \"sqlite:\" names no file; write sqlite:PATH");
+  }
+  if (path != ":memory:") {
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      std::filesystem::create_directories(parent, ec);
+      if (ec) {
+        return make_error(ErrorCode::failed_precondition, "cannot create the folder " +
+                                                              parent.string() + " for the store " +
+                                                              path + ": " + ec.message());
+      }
+    }
+  }
+  auto store = SqliteStore::open(path);
+  if (!store) return std::move(store).error();
+  return std::unique_ptr<Store>(std::move(*store));
+}
+
+// 80 random bits as a high 16-bit and a low 64-bit part.
+struct Random80 {
+  uint64_t high = 0;
+  uint64_t low = 0;
+};
+
+}  // namespace
+
+std::string_view to_string(RunState state) {
+  return name_of(kRunStateNames, state);
+}
+std::string_view to_string(StepState state) {
+  return name_of(kStepStateNames, state);
+}
+
+std::optional<RunState> parse_run_state(std::string_view text) {
+  return parse_name(kRunStateNames, text);
+}
+std::optional<StepState> parse_step_state(std::string_view text) {
+  return parse_name(kStepStateNames, text);
+}
+
+bool is_final(RunState state) {
+  return state == RunState::succeeded || state == RunState::failed || state == RunState::cancelled;
+}
+
+bool is_final(StepState state) {
+  return state == StepState::succeeded || state == StepState::failed ||
+         state == StepState::skipped || state == StepState::cancelled;
+}
+
+Result<std::unique_ptr<Store>> open_store(const std::string& url) {
+  if (url.empty()) {
+    return make_error(ErrorCode::invalid_argument,
+                      "the store URL is empty; write sqlite:PATH or a path to a file");
+  }
+  auto scheme = scheme_of(url);
+  if (!scheme) return open_sqlite(url);
+  if (*scheme == "sqlite") return open_sqlite(url.substr(scheme->size() + 1));
+  // Only the scheme is echoed: the rest of a URL may hold a password.
+  if (*scheme == "postgres" || *scheme == "postgresql") {
+    return make_error(ErrorCode::invalid_argument,
+                      "the store URL scheme \"" + std::string(*scheme) +
+                          ":\" (PostgreSQL) is not supported by this build yet; use "
+                          "sqlite:PATH or a path to a file");
+  }
+  return make_error(ErrorCode::invalid_argument,
+                    "unknown store URL scheme \"" + std::string(*scheme) +
+                        ":\"; accepted: sqlite:PATH, sqlite::memory:, or a plain path "
+                        "(postgres:// comes with the PostgreSQL store)");
+}
+
+std::string new_run_id() {
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford base32
+  static std::mutex mutex;
+  static std::random_device random_device;
+  static uint64_t last_millis = 0;
+  static Random80 last_random;
+
+  uint64_t millis;
+  Random80 random;
+  {
+    std::lock_guard lock(mutex);
+    const auto now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+            .count();
+    const uint64_t now_millis = now > 0 ? static_cast<uint64_t>(now) : 0;
+    if (now_millis > last_millis) {
+      last_millis = now_millis;
+      last_random.high = random_device() & 0xffff;
+      last_random.low = (uint64_t{random_device()} << 32) | random_device();
+    } else {
+      // Same millisecond (or the clock stepped back): increment, so ids made in this process
+      // keep strictly increasing. On the (2^80 to 1) overflow, borrow the next millisecond.
+      if (++last_random.low == 0 && ++last_random.high > 0xffff) {
+        last_random.high = 0;
+        ++last_millis;
+      }
+    }
+    millis = last_millis & 0xffff'ffff'ffffULL;  // 48 bits
+    random = last_random;
+  }
+
+  // 128 bits (48 time + 80 random) as 26 base32 digits, most significant first; the first
+  // digit carries only the top 3 bits.
+  __extension__ using Uint128 = unsigned __int128;
+  Uint128 rest =
+      (static_cast<Uint128>(millis) << 80) | (static_cast<Uint128>(random.high) << 64) | random.low;
+  std::string id(26, '0');
+  for (int i = 25; i >= 0; --i) {
+    id[i] = kAlphabet[static_cast<int>(rest & 31)];
+    rest >>= 5;
+  }
+  return id;
+}
+
+}  // namespace herald::store
