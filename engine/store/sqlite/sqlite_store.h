@@ -1,0 +1,81 @@
+// The embedded store: one SQLite file in WAL mode, the default for `herald run` and a single
+// `herald serve`. Writes go through one connection behind a mutex (SQLite has a single writer
+// anyway, so this is also how steps are never claimed twice); reads use a small pool of separate
+// connections, which WAL lets run alongside the writer. Safe to call from any number of threads.
+// Open it through open_store("sqlite:PATH"); this header is for tests and tools that need it by
+// name.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/store/store.h"
+
+namespace herald::store {
+
+namespace sqlite {
+class Connection;
+}
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating when missing) the database file at `path` and migrates it; ":memory:" opens
+  // a private in-memory database that lives as long as the store. The parent folder must exist.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  ~SqliteStore() override;
+
+  Status migrate() override;
+  Result<WorkflowVersion> put_workflow_version(std::string_view workflow_id,
+                                               std::string_view source,
+                                               std::string_view file_name) override;
+  Result<WorkflowVersion> get_workflow_version(int64_t id) override;
+  Status commit(const Commit& commit) override;
+  Result<RunRecord> get_run(std::string_view run_id) override;
+  Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) override;
+  Result<std::vector<std::string>> unfinished_run_ids() override;
+  Result<std::vector<StepRecord>> get_steps(std::string_view run_id) override;
+  Result<std::vector<AttemptRecord>> get_attempts(std::string_view run_id) override;
+  Result<std::vector<TimerRecord>> due_timers(TimePoint now, int limit) override;
+  Result<std::optional<TimePoint>> next_timer_due() override;
+  Result<std::vector<TimerRecord>> timers_of_run(std::string_view run_id) override;
+
+  // The highest migration this build knows; a database with a higher one is refused.
+  static int latest_schema_version();
+
+ private:
+  struct PendingCommit;
+  // How many Commits may share one transaction; bounds the leader's own wait.
+  static constexpr size_t kMaxBatch = 64;
+
+  SqliteStore(std::string path, std::unique_ptr<sqlite::Connection> writer);
+
+  // Runs `read` on a reader connection (or on the writer, under its lock, for :memory:).
+  template <typename F>
+  auto with_reader(F&& read) -> decltype(read(std::declval<sqlite::Connection&>()));
+  Result<std::unique_ptr<sqlite::Connection>> acquire_reader();
+  void release_reader(std::unique_ptr<sqlite::Connection> connection);
+
+  const std::string path_;
+  const bool in_memory_;
+
+  void write_batch(std::span<PendingCommit*> batch);
+
+  // Guards the writer connection: the commit leader, put_workflow_version and migrate take it.
+  std::mutex write_mutex_;
+  std::unique_ptr<sqlite::Connection> writer_;
+
+  // Callers of commit() waiting for a leader to write their Commit (see commit()).
+  std::mutex queue_mutex_;
+  std::deque<PendingCommit*> queue_;
+
+  std::mutex readers_mutex_;
+  std::vector<std::unique_ptr<sqlite::Connection>> idle_readers_;
+};
+
+}  // namespace herald::store
