@@ -1,0 +1,261 @@
+// The SQLite store: it joins the conformance suite (as a file in a temporary folder and as an
+// in-memory database), and here are the things only SQLite has: store URLs, files that are not
+// stores, schema versions, journal mode.
+#include "engine/store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "tests/unit/store/store_conformance.h"
+
+namespace herald::store::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SqliteFileHarness : public StoreHarness {
+ public:
+  Result<std::unique_ptr<Store>> open() override {
+    return open_store("sqlite:" + (dir_.path() / "data" / "herald.db").string());
+  }
+  bool persistent() const override { return true; }
+
+ private:
+  TempDir dir_;
+};
+
+class SqliteMemoryHarness : public StoreHarness {
+ public:
+  Result<std::unique_ptr<Store>> open() override { return open_store("sqlite::memory:"); }
+  bool persistent() const override { return false; }
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, StoreConformance,
+    ::testing::Values(StoreKind{"file", [] { return std::make_unique<SqliteFileHarness>(); }},
+                      StoreKind{"memory", [] { return std::make_unique<SqliteMemoryHarness>(); }}),
+    StoreKindName{});
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+// Runs SQL on a database file behind the store's back, as another tool would.
+void sql(const fs::path& path, const std::string& text) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* message = nullptr;
+  int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &message);
+  std::string error = message != nullptr ? message : "";
+  sqlite3_free(message);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << error;
+}
+
+std::string sql_value(const fs::path& path, const std::string& query) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, query.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  std::string value;
+  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+    value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return value;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(SqliteStoreUrl, AcceptsSqliteUrlsAndPlainPaths) {
+  TempDir dir;
+  auto prefixed = dir.path() / "a" / "b" / "prefixed.db";  // folders created on the way
+  auto plain = dir.path() / "plain.db";
+  auto triple = dir.path() / "triple.db";
+  for (const auto& [url, file] :
+       std::vector<std::pair<std::string, fs::path>>{{"sqlite:" + prefixed.string(), prefixed},
+                                                     {plain.string(), plain},
+                                                     {"sqlite://" + triple.string(), triple}}) {
+    auto store = open_store(url);
+    ASSERT_TRUE(store.ok()) << url << ": " << store.error().message;
+    EXPECT_TRUE(fs::exists(file)) << url;
+  }
+  auto memory = open_store("sqlite::memory:");
+  ASSERT_TRUE(memory.ok()) << memory.error().message;
+  EXPECT_TRUE((*memory)->put_workflow_version("wf", "x", "x.yaml").ok());
+}
+
+TEST(SqliteStoreUrl, RelativePathsWork) {
+  TempDir dir;
+  auto old = fs::current_path();
+  fs::current_path(dir.path());
+  auto store = open_store("sqlite:.herald/herald.db");
+  fs::current_path(old);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_TRUE(fs::exists(dir.path() / ".herald" / "herald.db"));
+}
+
+TEST(SqliteStoreUrl, UnknownSchemeNamesItAndWhatIsAccepted) {
+  auto store = open_store("mysql://admin:hunter2@db.example/herald");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::invalid_argument);
+  const auto& message = store.error().message;
+  EXPECT_TRUE(contains(message, "\"mysql:\"")) << message;
+  EXPECT_TRUE(contains(message, "sqlite:")) << message;
+  EXPECT_TRUE(contains(message, "postgres://")) << message;
+  EXPECT_FALSE(contains(message, "hunter2")) << "a URL's password must not be echoed: " << message;
+}
+
+TEST(SqliteStoreUrl, PostgresSaysItIsNotInThisBuild) {
+  auto store = open_store("postgres://herald:secret@localhost/herald");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::invalid_argument);
+  EXPECT_TRUE(contains(store.error().message, "PostgreSQL")) << store.error().message;
+  EXPECT_FALSE(contains(store.error().message, "secret"));
+}
+
+TEST(SqliteStoreUrl, EmptyUrlsAreRefused) {
+  for (const char* url : {"", "sqlite:"}) {
+    auto store = open_store(url);
+    ASSERT_FALSE(store.ok()) << url;
+    EXPECT_EQ(store.error().code, ErrorCode::invalid_argument) << url;
+  }
+}
+
+TEST(SqliteStoreFile, UsesWalAndRecordsEachMigrationOnce) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  for (int i = 0; i < 3; ++i) {
+    auto store = open_store(path.string());
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    ASSERT_TRUE((*store)->migrate().ok());
+  }
+  EXPECT_EQ(sql_value(path, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(sql_value(path, "SELECT count(*) FROM schema_migrations"),
+            std::to_string(SqliteStore::latest_schema_version()));
+  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"),
+            std::to_string(SqliteStore::latest_schema_version()));
+  for (const char* table : {"workflow_versions", "runs", "steps", "attempts", "timers"}) {
+    EXPECT_EQ(sql_value(path, std::string("SELECT count(*) FROM sqlite_master WHERE name = '") +
+                                  table + "'"),
+              "1")
+        << table;
+  }
+}
+
+TEST(SqliteStoreFile, ANewerSchemaIsRefusedAndLeftAlone) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  ASSERT_TRUE(open_store(path.string()).ok());
+  sql(path, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)");
+
+  auto store = open_store(path.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::failed_precondition);
+  const auto& message = store.error().message;
+  EXPECT_TRUE(contains(message, "999")) << message;
+  EXPECT_TRUE(contains(message, path.string())) << message;
+  EXPECT_TRUE(contains(message, "newer")) << message;
+  EXPECT_EQ(sql_value(path, "SELECT count(*) FROM schema_migrations"),
+            std::to_string(SqliteStore::latest_schema_version() + 1));
+}
+
+TEST(SqliteStoreFile, AFileThatIsNotADatabaseIsLeftUntouched) {
+  TempDir dir;
+  std::string garbage;
+  for (int i = 0; i < 8192; ++i) garbage.push_back(static_cast<char>((i * 7919) % 251));
+  for (const auto& bytes : {garbage, std::string("hello, I am a text file\n")}) {
+    auto path = dir.path() / "not-a-db.db";
+    write_file(path, bytes);
+    auto store = open_store("sqlite:" + path.string());
+    ASSERT_FALSE(store.ok());
+    EXPECT_EQ(store.error().code, ErrorCode::failed_precondition);
+    EXPECT_TRUE(contains(store.error().message, path.string())) << store.error().message;
+    EXPECT_TRUE(contains(store.error().message, "not a database")) << store.error().message;
+    EXPECT_EQ(read_file(path), bytes);
+    EXPECT_FALSE(fs::exists(path.string() + "-wal"));
+    EXPECT_FALSE(fs::exists(path.string() + "-shm"));
+    EXPECT_FALSE(fs::exists(path.string() + "-journal"));
+  }
+}
+
+TEST(SqliteStoreFile, AnotherProgramsDatabaseIsRefused) {
+  TempDir dir;
+  auto path = dir.path() / "other.db";
+  sql(path, "CREATE TABLE contacts (name TEXT)");
+  auto store = open_store(path.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::failed_precondition);
+  EXPECT_TRUE(contains(store.error().message, "not a Herald store")) << store.error().message;
+  EXPECT_EQ(sql_value(path, "SELECT count(*) FROM sqlite_master"), "1");
+}
+
+TEST(SqliteStoreFile, AFolderThatCannotBeCreatedIsAClearError) {
+  TempDir dir;
+  auto blocker = dir.path() / "a-file";
+  write_file(blocker, "x");
+  auto path = blocker / "sub" / "herald.db";
+  auto store = open_store("sqlite:" + path.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::failed_precondition);
+  EXPECT_TRUE(contains(store.error().message, (blocker / "sub").string())) << store.error().message;
+}
+
+TEST(SqliteStoreFile, AnUnwritableFolderIsAClearError) {
+  if (geteuid() == 0) GTEST_SKIP() << "root writes into any folder";
+  TempDir dir;
+  auto locked = dir.path() / "locked";
+  fs::create_directory(locked);
+  fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
+  auto path = locked / "herald.db";
+  auto store = open_store(path.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(contains(store.error().message, path.string())) << store.error().message;
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(SqliteStoreFile, AReadOnlyFileIsAClearError) {
+  if (geteuid() == 0) GTEST_SKIP() << "root writes into any file";
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  ASSERT_TRUE(open_store(path.string()).ok());
+  fs::permissions(path, fs::perms::owner_read);
+  auto store = open_store(path.string());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().code, ErrorCode::permission_denied);
+  EXPECT_TRUE(contains(store.error().message, path.string())) << store.error().message;
+}
+
+TEST(SqliteStoreFile, WritesAreVisibleToAnotherConnectionAtOnce) {
+  // What `herald runs list` in another process sees while a run is going.
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  auto store = open_store(path.string());
+  ASSERT_TRUE(store.ok());
+  auto version = (*store)->put_workflow_version("wf", "x", "x.yaml");
+  ASSERT_TRUE(version.ok());
+  RunRecord run;
+  run.id = "run-1";
+  run.workflow_id = "wf";
+  run.workflow_version_id = version->id;
+  Commit commit;
+  commit.insert_run = run;
+  ASSERT_TRUE((*store)->commit(commit).ok());
+  EXPECT_EQ(sql_value(path, "SELECT state FROM runs WHERE id = 'run-1'"), "queued");
+}
+
+}  // namespace
+}  // namespace herald::store::testing

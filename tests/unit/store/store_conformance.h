@@ -1,0 +1,85 @@
+// The store conformance suite: every Store implementation must pass the tests in
+// store_conformance_test.cc. They talk to the Store interface only; an implementation joins the
+// suite by providing a StoreKind (a factory of harnesses) and instantiating the suite with it, as
+// sqlite_store_test.cc does:
+//
+//   INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
+//                            ::testing::Values(StoreKind{"postgres", make_postgres_harness}),
+//                            StoreKindName{});
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "engine/store/store.h"
+
+namespace herald::store::testing {
+
+// One fresh, empty store for one test, which the test may open more than once.
+class StoreHarness {
+ public:
+  virtual ~StoreHarness() = default;
+  // A handle on the harness's store; the first call creates it empty. Where the store outlives
+  // its handles (a file, a server), later calls reach the same data.
+  virtual Result<std::unique_ptr<Store>> open() = 0;
+  // False when the data lives only as long as the handle (an in-memory database): tests that
+  // close and reopen the store are skipped.
+  virtual bool persistent() const = 0;
+};
+
+struct StoreKind {
+  std::string name;
+  std::function<std::unique_ptr<StoreHarness>()> make;
+};
+
+// Names the parameter in test listings ("GetParam() = file") instead of dumping its bytes.
+inline void PrintTo(const StoreKind& kind, std::ostream* out) {
+  *out << kind.name;
+}
+
+struct StoreKindName {
+  std::string operator()(const ::testing::TestParamInfo<StoreKind>& info) const {
+    return info.param.name;
+  }
+};
+
+// A temporary folder, removed with everything in it when the object goes.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+class StoreConformance : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  Store& store() { return *store_; }
+  StoreHarness& harness() { return *harness_; }
+  // Closes the store and opens it again on the same data.
+  void reopen();
+
+  // A stored workflow version to hang runs on.
+  int64_t version_id(const std::string& workflow_id = "wf");
+  // Commits a new run (queued, created at `created_at`) and returns it as stored.
+  RunRecord insert_run(const std::string& id, const std::string& workflow_id = "wf",
+                       RunState state = RunState::queued);
+
+ private:
+  std::unique_ptr<StoreHarness> harness_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace herald::store::testing
