@@ -259,6 +259,9 @@ LocalHttpServer::LocalHttpServer(std::string host, uint16_t port)
     params->setMaxQueued(512);
     params->setKeepAlive(true);
     params->setKeepAliveTimeout(Poco::Timespan(2, 0));
+    // A dispatcher thread that starts while the server stops waits this long for work before it
+    // sees the stop (Poco's default is 10 s, which a test would spend in the destructor).
+    params->setThreadIdleTime(Poco::Timespan(0, 100'000));
     state_->server = std::make_unique<Poco::Net::HTTPServer>(
         Poco::Net::HTTPRequestHandlerFactory::Ptr(new HandlerFactory(*state_)), state_->pool,
         socket, params);
