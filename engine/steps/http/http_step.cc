@@ -269,8 +269,15 @@ Result<Answer> Call::exchange() {
                             std::to_string(kMaxRedirects) + " redirects (last to " + location +
                             ")");
     }
-    Poco::URI next(url);
-    next.resolve(location);
+    Poco::URI next;
+    try {
+      next = Poco::URI(url);
+      next.resolve(location);
+    } catch (const Poco::Exception& e) {
+      return make_error(ErrorCode::failed_precondition,
+                        "http: " + spec_.method + " " + url + " redirected to '" + location +
+                            "', which is not a valid URL: " + e.message());
+    }
     auto next_parts = split_url(next.toString());
     // Credentials meant for one server must not follow a redirect to another (as curl does).
     if (!next_parts || next_parts->host != parts->host || next_parts->port != parts->port ||
@@ -370,9 +377,16 @@ Error Call::too_large(const std::string& url, const Answer& answer) const {
 class HttpStep final : public Step {
  public:
   StepOutcome run(const Json& input, StepContext& context) override {
-    auto spec = parse_request(input);
-    if (!spec) return StepOutcome::failed(std::move(spec).error());
-    return Call(*spec, context).run();
+    // Nothing may escape into the runtime's worker: an exception here is a bug in this step, so
+    // it becomes an internal error on the run instead of taking the process down.
+    try {
+      auto spec = parse_request(input);
+      if (!spec) return StepOutcome::failed(std::move(spec).error());
+      return Call(*spec, context).run();
+    } catch (const std::exception& e) {
+      return StepOutcome::failed(
+          make_error(ErrorCode::internal, std::string("http: unexpected failure: ") + e.what()));
+    }
   }
 };
 

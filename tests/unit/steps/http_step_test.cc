@@ -7,8 +7,10 @@
 
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
+#include <Poco/Exception.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/Timespan.h>
 #include <Poco/Timestamp.h>
 
@@ -375,6 +377,72 @@ TEST_F(HttpStepTest, ConnectionRefusedIsRetryable) {
   EXPECT_NE(outcome.error.message.find("connection refused"), std::string::npos)
       << outcome.error.message;
   EXPECT_NE(outcome.error.message.find(url), std::string::npos) << outcome.error.message;
+}
+
+// Answers each connection with `reply` written raw (or nothing), then hangs up: for the broken
+// servers LocalHttpServer is too well-behaved to imitate.
+class RawServer {
+ public:
+  explicit RawServer(std::string reply)
+      : socket_(Poco::Net::SocketAddress("127.0.0.1", 0)), reply_(std::move(reply)) {
+    thread_ = std::thread([this] {
+      try {
+        Poco::Net::StreamSocket connection = socket_.acceptConnection();
+        char buffer[4096];
+        connection.receiveBytes(buffer, sizeof buffer);  // the request's head
+        if (!reply_.empty()) connection.sendBytes(reply_.data(), static_cast<int>(reply_.size()));
+        connection.shutdown();
+        connection.close();
+      } catch (const Poco::Exception&) {
+      }
+    });
+  }
+  ~RawServer() { thread_.join(); }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(socket_.address().port()) + "/";
+  }
+
+ private:
+  Poco::Net::ServerSocket socket_;
+  std::string reply_;
+  std::thread thread_;
+};
+
+TEST_F(HttpStepTest, HangUpWithoutAnswerIsRetryable) {
+  RawServer server("");
+  auto outcome = run({{"url", server.url()}, {"timeout", "5s"}});
+  ASSERT_EQ(outcome.kind, StepOutcome::Kind::failed);
+  EXPECT_EQ(outcome.error.code, ErrorCode::unavailable);
+  EXPECT_TRUE(outcome.error.retryable);
+  EXPECT_NE(outcome.error.message.find("without answering"), std::string::npos)
+      << outcome.error.message;
+}
+
+TEST_F(HttpStepTest, BodyCutShortIsRetryable) {
+  RawServer server(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly this");
+  auto outcome = run({{"url", server.url()}, {"timeout", "5s"}});
+  ASSERT_EQ(outcome.kind, StepOutcome::Kind::failed);
+  EXPECT_EQ(outcome.error.code, ErrorCode::unavailable);
+  EXPECT_TRUE(outcome.error.retryable);
+  EXPECT_NE(outcome.error.message.find("9 of 100 bytes"), std::string::npos)
+      << outcome.error.message;
+}
+
+TEST_F(HttpStepTest, GarbageAnswerIsRetryable) {
+  RawServer server("SMTP ready\r\n\r\n");
+  auto outcome = run({{"url", server.url()}, {"timeout", "5s"}});
+  ASSERT_EQ(outcome.kind, StepOutcome::Kind::failed);
+  EXPECT_EQ(outcome.error.code, ErrorCode::unavailable);
+  EXPECT_TRUE(outcome.error.retryable);
+}
+
+TEST_F(HttpStepTest, BadRedirectLocationFails) {
+  server_.route("GET", "/odd", Response::text(302, "").with_header("Location", "http://[::1"));
+  auto outcome = run({{"url", server_.url("/odd")}});
+  ASSERT_EQ(outcome.kind, StepOutcome::Kind::failed);
+  EXPECT_EQ(outcome.error.code, ErrorCode::failed_precondition);
+  EXPECT_FALSE(outcome.error.retryable);
 }
 
 TEST_F(HttpStepTest, UnknownHostIsRetryable) {
