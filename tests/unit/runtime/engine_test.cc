@@ -237,7 +237,8 @@ steps:
     foreach: inputs.words
     concurrency: 3
     with:
-      code: return { word = item, length = #item, index = index }
+      code: |
+        return { word = item, length = #item, index = index }
   - id: total
     uses: script
     with:
