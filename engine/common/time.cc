@@ -10,6 +10,30 @@ std::string format_iso8601(TimePoint time) {
   return date::format("%FT%TZ", std::chrono::floor<std::chrono::milliseconds>(time));
 }
 
+std::string format_iso8601_offset(TimePoint time, std::chrono::seconds utc_offset) {
+  auto local = std::chrono::floor<std::chrono::milliseconds>(time) + utc_offset;
+  bool whole_seconds =
+      local.time_since_epoch() % std::chrono::seconds(1) == std::chrono::milliseconds(0);
+  std::string text = whole_seconds
+                         ? date::format("%FT%T", std::chrono::floor<std::chrono::seconds>(local))
+                         : date::format("%FT%T", local);
+  long long total = utc_offset.count();
+  text += total < 0 ? '-' : '+';
+  if (total < 0) total = -total;
+  auto two_digits = [&text](long long value) {
+    if (value < 10) text += '0';
+    text += std::to_string(value);
+  };
+  two_digits(total / 3600);
+  text += ':';
+  two_digits(total / 60 % 60);
+  if (total % 60 != 0) {
+    text += ':';
+    two_digits(total % 60);
+  }
+  return text;
+}
+
 Result<TimePoint> parse_iso8601(std::string_view text) {
   std::string input(text);
   auto invalid = [&] {

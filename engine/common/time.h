@@ -19,6 +19,13 @@ std::string format_iso8601(TimePoint time);
 // workflow must not depend on the server's time zone.
 Result<TimePoint> parse_iso8601(std::string_view text);
 
+// "2026-03-29T03:30:00+02:00": the wall-clock time `utc_offset` away from UTC, followed by that
+// offset, so a reader sees both the local time and the instant (the CLI prints schedule fire
+// times this way). parse_iso8601 reads it back. Milliseconds appear only when not zero; an offset
+// with seconds (historical local mean time, e.g. +00:09:21) keeps them rather than misstate the
+// instant.
+std::string format_iso8601_offset(TimePoint time, std::chrono::seconds utc_offset);
+
 int64_t to_epoch_ms(TimePoint time);
 TimePoint from_epoch_ms(int64_t ms);
 
