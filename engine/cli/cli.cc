@@ -2,7 +2,9 @@
 
 #include <csignal>
 #include <fstream>
+#include <algorithm>
 #include <functional>
+#include <tuple>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -393,6 +395,21 @@ int cmd_runs_show(const std::vector<std::string>& argv, Io& io) {
     io.err << "error: " << (!steps.ok() ? steps.error().message : attempts.error().message) << "\n";
     return kExitFailed;
   }
+  // Steps in the order the workflow file gives them, on_error steps last.
+  std::map<std::string, size_t> position;
+  if (auto version = (*store)->get_workflow_version(run->workflow_version_id); version.ok()) {
+    auto parsed = model::parse_workflow(version->source, version->file_name, {});
+    if (parsed.workflow) {
+      for (size_t i = 0; i < parsed.workflow->steps.size(); ++i) position[parsed.workflow->steps[i].id] = i;
+    }
+  }
+  std::stable_sort(steps->begin(), steps->end(), [&position](const store::StepRecord& a, const store::StepRecord& b) {
+    auto key = [&position](const store::StepRecord& r) {
+      auto it = position.find(r.step_id);
+      return std::make_tuple(r.on_error, it == position.end() ? position.size() : it->second, r.item);
+    };
+    return key(a) < key(b);
+  });
   if (args->has("json")) {
     Json json = run_json(*run);
     json["steps"] = Json::array();

@@ -13,7 +13,7 @@ class CliTest : public ::testing::Test {
   std::map<std::string, std::string> env() const { return {{"HERALD_DATA_DIR", (dir_ / "data").string()}}; }
   CommandResult herald(const std::vector<std::string>& args) { return run_herald(args, env()); }
   std::string example(const std::string& name) const {
-    return std::string(HERALD_SOURCE_DIR) + "/examples/workflows/" + name;
+    return (std::filesystem::path(HERALD_SOURCE_DIR) / "examples" / "workflows" / name).string();
   }
   TempDir dir_{"herald-cli-test"};
 };

@@ -46,7 +46,10 @@ class HttpWorkflowTest : public ::testing::Test {
 
   std::map<std::string, store::StepRecord> steps_of(const std::string& run_id) {
     std::map<std::string, store::StepRecord> out;
-    for (const auto& row : *store_->get_steps(run_id)) {
+    auto rows = store_->get_steps(run_id);
+    EXPECT_TRUE(rows.ok());
+    if (!rows.ok()) return out;
+    for (const auto& row : *rows) {
       std::string key = (row.on_error ? "on_error." : "") + row.step_id;
       if (row.item >= 0) key += "[" + std::to_string(row.item) + "]";
       out[key] = row;
