@@ -1,9 +1,10 @@
 // The embedded store: one SQLite file in WAL mode, the default for `herald run` and a single
 // `herald serve`. Writes go through one connection behind a mutex (SQLite has a single writer
-// anyway, so this is also how steps are never claimed twice); reads use a small pool of separate
-// connections, which WAL lets run alongside the writer. Safe to call from any number of threads.
-// Open it through open_store("sqlite:PATH"); this header is for tests and tools that need it by
-// name.
+// anyway, so this is also how steps are never claimed twice), and commits arriving together are
+// written in one transaction; reads use a small pool of separate connections, which WAL lets run
+// alongside the writer; a thread of its own checkpoints the WAL. Safe to call from any number of
+// threads. Open it through open_store("sqlite:PATH"); this header is for tests and tools that
+// need it by name.
 #pragma once
 
 #include <condition_variable>
@@ -12,10 +13,13 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "engine/store/store.h"
+
+struct sqlite3;
 
 namespace herald::store {
 
@@ -55,6 +59,14 @@ class SqliteStore final : public Store {
 
   SqliteStore(std::string path, std::unique_ptr<sqlite::Connection> writer);
 
+  void write_batch(std::span<PendingCommit*> batch);
+
+  // Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a thread
+  // of their own, so a slow disk never stalls commits; see start_checkpointer().
+  Status start_checkpointer();
+  void run_checkpointer(std::unique_ptr<sqlite::Connection> connection);
+  static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
+
   // Runs `read` on a reader connection (or on the writer, under its lock, for :memory:).
   template <typename F>
   auto with_reader(F&& read) -> decltype(read(std::declval<sqlite::Connection&>()));
@@ -63,8 +75,6 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const bool in_memory_;
-
-  void write_batch(std::span<PendingCommit*> batch);
 
   // Guards the writer connection: the commit leader, put_workflow_version and migrate take it.
   std::mutex write_mutex_;
@@ -76,6 +86,12 @@ class SqliteStore final : public Store {
 
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<sqlite::Connection>> idle_readers_;
+
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wake_;
+  bool checkpoint_requested_ = false;
+  bool stopping_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace herald::store

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "tests/unit/store/store_conformance.h"
 
@@ -255,6 +256,66 @@ TEST(SqliteStoreFile, WritesAreVisibleToAnotherConnectionAtOnce) {
   commit.insert_run = run;
   ASSERT_TRUE((*store)->commit(commit).ok());
   EXPECT_EQ(sql_value(path, "SELECT state FROM runs WHERE id = 'run-1'"), "queued");
+}
+
+TEST(SqliteStoreFile, CheckpointsKeepTheWalBoundedAndLoseNothing) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  auto wal = fs::path(path.string() + "-wal");
+  auto opened = open_store(path.string());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  Store& store = **opened;
+  const auto initial_size = fs::file_size(path);
+  auto version = store.put_workflow_version("wf", "x", "x.yaml");
+  ASSERT_TRUE(version.ok());
+
+  // Enough commits for several checkpoints (a step commit writes a few pages).
+  constexpr int kRuns = 300;
+  constexpr int kSteps = 10;
+  uintmax_t largest_wal = 0;
+  for (int r = 0; r < kRuns; ++r) {
+    RunRecord run;
+    run.id = new_run_id();
+    run.workflow_id = "wf";
+    run.workflow_version_id = version->id;
+    Commit insert;
+    insert.insert_run = run;
+    ASSERT_TRUE(store.commit(insert).ok());
+    for (int s = 0; s < kSteps; ++s) {
+      Commit commit;
+      StepRecord step;
+      step.run_id = run.id;
+      step.step_id = "s" + std::to_string(s);
+      step.output = {{"text", std::string(200, 'x')}};
+      commit.steps = {step};
+      run.updated_at = Clock::now();
+      commit.update_run = run;
+      ASSERT_TRUE(store.commit(commit).ok());
+    }
+    largest_wal = std::max(largest_wal, fs::file_size(wal));
+  }
+  // The writer's own checkpoint mark (4000 pages of 4 KiB) bounds the WAL, with some slack for
+  // the last transaction.
+  EXPECT_LT(largest_wal, uintmax_t{20} << 20);
+  // Checkpoints ran while the store was open: pages reached the database file itself.
+  for (int i = 0; i < 100 && fs::file_size(path) <= initial_size; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(fs::file_size(path), initial_size);
+
+  opened->reset();
+  auto reopened = open_store(path.string());
+  ASSERT_TRUE(reopened.ok());
+  RunFilter filter;
+  filter.limit = 1000;
+  auto runs = (*reopened)->list_runs(filter);
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), size_t{kRuns});
+  for (const auto& run : *runs) {
+    auto steps = (*reopened)->get_steps(run.id);
+    ASSERT_TRUE(steps.ok());
+    EXPECT_EQ(steps->size(), size_t{kSteps});
+  }
 }
 
 }  // namespace
