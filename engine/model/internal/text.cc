@@ -148,7 +148,16 @@ std::optional<std::string> closest_name(std::string_view name,
       best = candidate;
     }
   }
-  return best;
+  if (best) return best;
+  // A shared stem catches inflections the distance is too strict for ("retries" -> "retry").
+  for (const auto& candidate : candidates) {
+    size_t common = 0;
+    while (common < name.size() && common < candidate.size() && name[common] == candidate[common]) {
+      ++common;
+    }
+    if (common >= 4 && candidate != name) return candidate;
+  }
+  return std::nullopt;
 }
 
 std::string format_number(double value) {
