@@ -73,7 +73,8 @@ const std::string& workflow_schema_text() {
             "cron": {"description": "Five-field cron expression, e.g. \"0 9 * * MON-FRI\".", "type": "string"},
             "at": {"description": "One moment, ISO-8601.", "type": "string"},
             "timezone": {"description": "IANA time zone the schedule is read in, e.g. Europe/Paris; UTC when absent.", "type": "string"},
-            "catch_up": {"description": "Whether ticks missed while Herald was down run when it comes back.", "type": "boolean"}
+            "catch_up": {"description": "What happens to fire times missed while Herald was down: none, last (the default) or all; true means last, false none.", "enum": ["none", "last", "all", true, false]},
+            "window": {"description": "With catch_up: last, how late a missed fire may still run (1h when absent).", "$ref": "#/definitions/duration"}
           }
         },
         "webhook": {

@@ -171,6 +171,9 @@ std::vector<TriggerDef> build_triggers(const Json& document, const SourceMap& ma
                              "a schedule has either cron or at, not both");
       }
     }
+    if (trigger.type == "schedule") {
+      duration_field(trigger.config, "window", config_path, diagnostics);
+    }
     if (trigger.type == "poll") duration_field(trigger.config, "every", config_path, diagnostics);
     triggers.push_back(std::move(trigger));
   }

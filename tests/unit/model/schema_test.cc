@@ -155,6 +155,8 @@ triggers:
   - manual:
   - poll: { every: soon }
   - schedule: { timezone: UTC }
+  - schedule: { cron: "0 9 * * *", catch_up: last, window: 2h }
+  - schedule: { at: "2026-12-01T09:00:00+01:00", catch_up: false }
   - event: { name: post.published, filter: 'event.platform == "x"' }
 steps:
   - { id: a, uses: log }
@@ -170,7 +172,7 @@ steps:
   EXPECT_TRUE(HasDiagnostic(outcome, 7, 23, "triggers[3].schedule.cron",
                             "expected a string, got an integer (9)"));
   EXPECT_TRUE(HasDiagnostic(outcome, 7, 36, "triggers[3].schedule.catch_up",
-                            "expected true or false, got a string ('yes')"));
+                            "expected one of none, last, all, true, false; got a string ('yes')"));
   EXPECT_TRUE(HasDiagnostic(outcome, 10, 20, "triggers[6].poll.every", "bad duration 'soon'"));
   EXPECT_TRUE(HasDiagnostic(outcome, 11, 15, "triggers[7].schedule",
                             "a schedule needs a time; expected cron"));
