@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "engine/runtime/engine.h"
 #include "engine/steps/builtins.h"

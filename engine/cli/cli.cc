@@ -18,6 +18,8 @@
 #include "engine/common/time.h"
 #include "engine/runtime/engine.h"
 #include "engine/steps/builtins.h"
+#include "engine/triggers/cron.h"
+#include "engine/triggers/time_zone.h"
 
 namespace herald::cli {
 
@@ -490,6 +492,53 @@ int cmd_runs(const std::vector<std::string>& argv, Io& io) {
   return usage_error(io, "unknown command 'herald runs " + argv[0] + "'; expected list or show");
 }
 
+// ---- herald cron -------------------------------------------------------------------------
+
+int cmd_cron(const std::vector<std::string>& argv, Io& io) {
+  std::vector<FlagSpec> specs = {
+      {"tz", true, false, "IANA time zone the expression is read in (default UTC)", "ZONE"},
+      {"from", true, false, "list fire times after this ISO-8601 time (default now)", "TIME"},
+      {"n", true, false, "how many fire times (default 5, at most 1000)", "COUNT"},
+      {"help", false, false, "show this help", ""},
+  };
+  if (argv.empty() || argv[0] != "next") {
+    if (!argv.empty() && (argv[0] == "--help" || argv[0] == "-h")) {
+      io.out << "Usage: herald cron next \"EXPR\" [--tz ZONE] [--from TIME] [-n COUNT]\n";
+      return kExitOk;
+    }
+    return usage_error(io, "expected 'herald cron next \"EXPR\"'; see 'herald cron --help'");
+  }
+  auto args = parse_args(std::vector<std::string>(argv.begin() + 1, argv.end()), specs, "herald cron next");
+  if (!args.ok()) return usage_error(io, args.error().message);
+  if (args->has("help")) {
+    io.out << "Usage: herald cron next \"EXPR\" [--tz ZONE] [--from TIME] [-n COUNT]\n\n"
+              "Prints the next fire times of a cron expression, one ISO-8601 time with its UTC offset "
+              "per line.\n\n"
+           << flags_help(specs);
+    return kExitOk;
+  }
+  if (args->positional.size() != 1) return usage_error(io, "herald cron next takes one EXPR (quote it)");
+  std::string zone = args->value("tz").value_or("UTC");
+  auto from = store::Clock::now();
+  if (auto text = args->value("from")) {
+    auto parsed = parse_iso8601(*text);
+    if (!parsed.ok()) return usage_error(io, "--from: " + parsed.error().message);
+    from = *parsed;
+  }
+  long count = 5;
+  if (auto text = args->value("n")) {
+    char* end = nullptr;
+    count = std::strtol(text->c_str(), &end, 10);
+    if (text->empty() || *end != '\0' || count < 1 || count > 1000) return usage_error(io, "-n must be 1..1000");
+  }
+  auto located = triggers::TimeZone::locate(zone);
+  if (!located.ok()) return usage_error(io, located.error().message);
+  auto times = triggers::next_fire_times(args->positional[0], zone, from, static_cast<size_t>(count));
+  if (!times.ok()) return usage_error(io, times.error().message);
+  for (const auto& time : *times) io.out << triggers::format_local(time, *located) << "\n";
+  return kExitOk;
+}
+
 const char* kMainHelp = R"(Herald: durable workflow automation for social-media operations.
 
 Usage: herald COMMAND [FLAGS]
@@ -501,6 +550,7 @@ Commands:
   runs list        list runs (newest first)
   runs show ID     show a run's timeline
   resume           continue every unfinished run in the store
+  cron next EXPR   print the next fire times of a cron expression (--tz ZONE)
   version          print the version
 
 Every command takes --help. Data lives in --data-dir (HERALD_DATA_DIR, default ./.herald);
@@ -539,6 +589,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (command == "run") return cmd_run(rest, io);
   if (command == "resume") return cmd_resume(rest, io);
   if (command == "runs") return cmd_runs(rest, io);
+  if (command == "cron") return cmd_cron(rest, io);
   return usage_error(io, "unknown command '" + command + "'; see 'herald --help'");
 }
 

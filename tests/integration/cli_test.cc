@@ -48,6 +48,18 @@ TEST_F(CliTest, UnknownCommandsAndFlagsAreClearErrors) {
   EXPECT_NE(bad_state.err.find("unknown state 'sleeping'"), std::string::npos);
 }
 
+TEST_F(CliTest, CronNextPrintsLocalTimesWithOffsets) {
+  // 02:30 does not exist in Paris on 2026-03-29 (spring forward): it fires at 03:30 summer time.
+  auto next = herald({"cron", "next", "30 2 * * *", "--tz", "Europe/Paris", "--from",
+                      "2026-03-27T12:00:00Z", "-n", "3"});
+  ASSERT_EQ(next.code(), 0) << next.err;
+  EXPECT_EQ(next.out, "2026-03-28T02:30:00+01:00\n2026-03-29T03:30:00+02:00\n2026-03-30T02:30:00+02:00\n");
+  auto bad = herald({"cron", "next", "61 * * * *"});
+  EXPECT_EQ(bad.code(), 2);
+  EXPECT_NE(bad.err.find("minute"), std::string::npos) << bad.err;
+  EXPECT_EQ(herald({"cron", "next", "* * * * *", "--tz", "Nowhere/City"}).code(), 2);
+}
+
 TEST_F(CliTest, SchemaIsJson) {
   auto schema = herald({"schema"});
   ASSERT_EQ(schema.code(), 0);
