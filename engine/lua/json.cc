@@ -35,9 +35,9 @@ struct Proxy {
   uint64_t generation;
 };
 
-bool has_registry_metatable(lua_State* L, int index, const char* key) {
+bool has_registry_metatable(lua_State* L, int index, internal::Ref key) {
   if (!lua_getmetatable(L, index)) return false;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  internal::push_ref(L, key);
   const bool same = lua_rawequal(L, -1, -2);
   lua_pop(L, 2);
   return same;
@@ -46,7 +46,7 @@ bool has_registry_metatable(lua_State* L, int index, const char* key) {
 // The proxy at `index` or nullptr; never raises.
 const Proxy* as_proxy(lua_State* L, int index) {
   if (lua_type(L, index) != LUA_TUSERDATA) return nullptr;
-  if (!has_registry_metatable(L, index, &internal::kProxyMeta)) return nullptr;
+  if (!has_registry_metatable(L, index, internal::kProxyMeta)) return nullptr;
   return static_cast<const Proxy*>(lua_touserdata(L, index));
 }
 
@@ -190,7 +190,7 @@ int json_array(lua_State* L) {
     lua_settop(L, 1);
     if (lua_getmetatable(L, 1)) return luaL_error(L, "json.array: the table has a metatable");
   }
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kArrayMeta);
+  internal::push_ref(L, internal::kArrayMeta);
   lua_setmetatable(L, 1);
   return 1;
 }
@@ -292,7 +292,7 @@ void push_json_at(lua_State* L, const Json& value, int depth) {
         push_json_at(L, item, depth + 1);
         lua_rawseti(L, -2, ++i);
       }
-      lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kArrayMeta);
+      internal::push_ref(L, internal::kArrayMeta);
       lua_setmetatable(L, -2);
       return;
     }
@@ -307,7 +307,7 @@ void push_json_at(lua_State* L, const Json& value, int depth) {
       return;
     }
     default:  // null, and the binary/discarded kinds JSON text never produces
-      lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kNull);
+      internal::push_ref(L, internal::kNull);
       return;
   }
 }
@@ -421,7 +421,7 @@ class Converter {
       out = *proxy->node;
       return true;
     }
-    lua_rawgetp(L_, LUA_REGISTRYINDEX, &internal::kNull);
+    internal::push_ref(L_, internal::kNull);
     const bool is_null = lua_rawequal(L_, -1, index);
     lua_pop(L_, 1);
     if (!is_null) return fail("a userdata has no JSON form");
@@ -438,7 +438,7 @@ class Converter {
     for (const void* open : open_tables_) {
       if (open == identity) return fail("a table that contains itself (a cycle)");
     }
-    const bool marked_array = has_registry_metatable(L_, index, &internal::kArrayMeta);
+    const bool marked_array = has_registry_metatable(L_, index, internal::kArrayMeta);
 
     // First pass: what kind of keys.
     size_t string_keys = 0;
@@ -540,7 +540,7 @@ void push_view(lua_State* L, const Json& value) {
       auto* proxy = static_cast<Proxy*>(lua_newuserdatauv(L, sizeof(Proxy), 0));
       proxy->node = &value;
       proxy->generation = state_of(L)->generation;
-      lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kProxyMeta);
+      internal::push_ref(L, internal::kProxyMeta);
       lua_setmetatable(L, -2);
       return;
     }
@@ -574,6 +574,15 @@ Result<Json> to_json(lua_State* L, int index) {
 
 namespace internal {
 
+bool is_current_view(lua_State* L, int index, const Json* node) {
+  if (lua_type(L, index) != LUA_TUSERDATA) return false;
+  const auto* proxy = static_cast<const Proxy*>(lua_touserdata(L, index));
+  // Only the sandbox stores userdata where this is asked (its view cache), and they are all
+  // proxies; the metatable check keeps that an invariant rather than an assumption.
+  return is_current(L, *proxy) && proxy->node == node &&
+         has_registry_metatable(L, index, internal::kProxyMeta);
+}
+
 void open_json(lua_State* L) {
   static const luaL_Reg proxy_methods[] = {
       {"__index", proxy_index}, {"__newindex", proxy_newindex}, {"__len", proxy_len},
@@ -583,12 +592,12 @@ void open_json(lua_State* L) {
   luaL_setfuncs(L, proxy_methods, 0);
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kProxyMeta);
+  set_ref(L, kProxyMeta);
 
   lua_createtable(L, 0, 1);
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kArrayMeta);
+  set_ref(L, kArrayMeta);
 
   lua_newuserdatauv(L, 0, 0);
   lua_createtable(L, 0, 2);
@@ -597,12 +606,12 @@ void open_json(lua_State* L) {
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kNull);
+  set_ref(L, kNull);
 
   static const luaL_Reg functions[] = {
       {"encode", json_encode}, {"decode", json_decode}, {"array", json_array}, {nullptr, nullptr}};
   luaL_newlib(L, functions);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &kNull);
+  push_ref(L, kNull);
   lua_setfield(L, -2, "null");
 }
 

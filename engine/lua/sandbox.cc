@@ -128,41 +128,51 @@ int compile_chunk(lua_State* L) {
   const auto* request = static_cast<const CompileRequest*>(lua_touserdata(L, 1));
   if (request->reset_cache) {
     lua_newtable(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &internal::kChunks);
+    internal::set_ref(L, internal::kChunks);
   }
   if (luaL_loadbufferx(L, request->source, request->length, request->name, "t") != LUA_OK) {
     return lua_error(L);
   }
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kChunks);
+  internal::push_ref(L, internal::kChunks);
   lua_pushvalue(L, -2);
   lua_rawseti(L, -2, request->id);
   return 0;
 }
 
-// Looks names up in the run's globals, then in the sandbox library; a found global is stored in
-// the _ENV so the next access is a plain table hit.
+// _ENV's __index: the run's globals, then the sandbox library (upvalue 1). Views of globals are
+// kept per run in a registry-only table (upvalue 2, one slot per global), not in _ENV, so that
+// repeated reads make one proxy and _ENV stays clean for reuse.
 int env_index(lua_State* L) {
   if (lua_type(L, 2) == LUA_TSTRING) {
     size_t length = 0;
     const char* key = lua_tolstring(L, 2, &length);
     const std::string_view name(key, length);
-    for (const Global& global : state_of(L)->globals) {
+    const std::span<const Global> globals = state_of(L)->globals;
+    for (size_t i = 0; i < globals.size(); ++i) {
+      const Global& global = globals[i];
       if (global.name != name) continue;
       switch (global.kind) {
-        case Global::Kind::json:
+        case Global::Kind::json: {
+          if (!global.json->is_structured()) {
+            push_view(L, *global.json);
+            return 1;
+          }
+          const auto slot = static_cast<lua_Integer>(i + 1);
+          lua_rawgeti(L, lua_upvalueindex(2), slot);
+          if (internal::is_current_view(L, -1, global.json)) return 1;
+          lua_pop(L, 1);
           push_view(L, *global.json);
-          break;
+          lua_pushvalue(L, -1);
+          lua_rawseti(L, lua_upvalueindex(2), slot);
+          return 1;
+        }
         case Global::Kind::integer:
           lua_pushinteger(L, global.integer);
-          break;
+          return 1;
         case Global::Kind::number:
           lua_pushnumber(L, global.number);
-          break;
+          return 1;
       }
-      lua_pushvalue(L, 2);
-      lua_pushvalue(L, -2);
-      lua_rawset(L, 1);
-      return 1;
     }
     if (name == "_G") {
       lua_pushvalue(L, 1);
@@ -174,35 +184,28 @@ int env_index(lua_State* L) {
   return 1;
 }
 
-// Runs chunk `id` with a fresh _ENV; its first result stays on the stack.
-int call_chunk(lua_State* L) {
-  const lua_Integer id = lua_tointeger(L, 1);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kChunks);
-  lua_rawgeti(L, -1, id);
-  lua_createtable(L, 0, 4);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kEnvMeta);
+// Makes the _ENV for the next runs (registry kCurrentEnv).
+int make_env(lua_State* L) {
+  lua_newtable(L);
+  internal::push_ref(L, internal::kEnvMeta);
   lua_setmetatable(L, -2);
-  lua_pushvalue(L, -1);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &internal::kCurrentEnv);
-  lua_setupvalue(L, -2, 1);  // a main chunk's only upvalue is _ENV
-  lua_call(L, 0, 1);
-  return 1;
+  internal::set_ref(L, internal::kCurrentEnv);
+  return 0;
 }
 
 int set_up(lua_State* L) {
   internal::open_library(L);
   lua_createtable(L, 0, 2);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kBase);
-  lua_pushcclosure(L, env_index, 1);
+  internal::push_ref(L, internal::kBase);
+  lua_createtable(L, 16, 0);  // the view cache; 16 slots covers every Scope name
+  lua_pushcclosure(L, env_index, 2);
   lua_setfield(L, -2, "__index");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &internal::kEnvMeta);
+  internal::set_ref(L, internal::kEnvMeta);
   lua_newtable(L);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &internal::kChunks);
-  lua_pushboolean(L, 0);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &internal::kCurrentEnv);
-  return 0;
+  internal::set_ref(L, internal::kChunks);
+  return make_env(L);
 }
 
 struct LibraryRequest {
@@ -215,7 +218,7 @@ int add_library_table(lua_State* L) {
   lua_newtable(L);
   luaL_setfuncs(L, request->functions, 0);
   internal::push_frozen(L, -1);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &internal::kBase);
+  internal::push_ref(L, internal::kBase);
   lua_insert(L, -2);
   lua_setfield(L, -2, request->name);
   return 0;
@@ -262,6 +265,10 @@ void Sandbox::Impl::begin(const Limits& run_limits) {
 
 void Sandbox::Impl::end() {
   State& s = state;
+  lua_settop(s.L, 0);
+  internal::push_ref(s.L, internal::kCurrentEnv);
+  lua_pushnil(s.L);
+  if (lua_next(s.L, -2) != 0) s.env_dirty = true;
   lua_settop(s.L, 0);
   s.globals = {};
   ++s.generation;  // every proxy of this run is now stale
@@ -336,10 +343,18 @@ Result<lua_Integer> Sandbox::Impl::chunk_for(ChunkKind kind, std::string_view so
 
 Result<Json> Sandbox::Impl::call(lua_Integer id, std::span<const Global> globals) {
   lua_State* L = state.L;
+  if (state.env_dirty) {
+    lua_pushcfunction(L, make_env);
+    if (const int status = lua_pcall(L, 0, 0, 0); status != LUA_OK) return failure(status);
+    state.env_dirty = false;
+  }
   state.globals = globals;
-  lua_pushcfunction(L, call_chunk);
-  lua_pushinteger(L, id);
-  const int status = lua_pcall(L, 1, 1, 0);
+  // None of these allocate, so they are safe outside a protected call.
+  internal::push_ref(L, internal::kChunks);
+  lua_rawgeti(L, -1, id);
+  internal::push_ref(L, internal::kCurrentEnv);
+  lua_setupvalue(L, -2, 1);  // a main chunk's only upvalue is _ENV
+  const int status = lua_pcall(L, 0, 1, 0);
   if (state.killed != Kill::none || status != LUA_OK) return failure(status);
   return to_json(L, -1);
 }
@@ -446,8 +461,6 @@ class CompileOnlyState {
       message = error_text(L_, -1);
     }
     lua_settop(L_, 0);
-    // Drop the compiled function now; validation runs are short and rare.
-    lua_gc(L_, LUA_GCCOLLECT);
     return message;
   }
 

@@ -125,7 +125,7 @@ int sandbox_load(lua_State* L) {
   lua_pushliteral(L, "t");
   lua_replace(L, 3);
   if (given < 4) {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &kCurrentEnv);
+    push_ref(L, kCurrentEnv);
     lua_replace(L, 4);
   }
   call_original(L);
@@ -136,7 +136,7 @@ int sandbox_load(lua_State* L) {
 // --- things chunks must not change --------------------------------------------------------------
 
 bool is_frozen(lua_State* L, int index) {
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &kFrozen);
+  push_ref(L, kFrozen);
   lua_pushvalue(L, index);
   const bool frozen = lua_rawget(L, -2) != LUA_TNIL;
   lua_pop(L, 2);
@@ -153,6 +153,7 @@ int sandbox_rawset(lua_State* L) {
 // A __gc metamethod would run Lua code during some later collection, outside the run that
 // created it (and possibly during another run): refused.
 int sandbox_setmetatable(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
   if (lua_type(L, 2) == LUA_TTABLE) {
     lua_pushliteral(L, "__gc");
     const bool has_gc = lua_rawget(L, 2) != LUA_TNIL;
@@ -313,7 +314,7 @@ void push_frozen(lua_State* L, int index) {
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &kFrozen);
+  push_ref(L, kFrozen);
   lua_pushvalue(L, -2);
   lua_pushboolean(L, 1);
   lua_rawset(L, -3);
@@ -327,7 +328,7 @@ void open_library(lua_State* L) {
   lua_pushliteral(L, "k");
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kFrozen);
+  set_ref(L, kFrozen);
 
   // luaopen_base fills the state's real globals; chunks never see that table, only `base`.
   open_one(L, LUA_GNAME, luaopen_base);
@@ -411,7 +412,20 @@ void open_library(lua_State* L) {
   lua_pop(L, 1);
 
   lua_pushvalue(L, base);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &kBase);
+  set_ref(L, kBase);
+
+  // Argument errors raised by an original function called through a wrapper name it by
+  // searching the loaded modules (luaL_argerror): keep the originals findable there as "_G.*".
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, globals) != 0) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_setfield(L, -2, LUA_GNAME);
+  lua_pop(L, 1);
 
   // Empty the real globals: nothing should reach them, and if something did it finds nothing.
   lua_pushnil(L);

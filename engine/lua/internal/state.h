@@ -18,15 +18,19 @@
 
 namespace herald::lua::internal {
 
-// Registry keys: the addresses are what matters (lua_rawgetp), so lookups never allocate.
-inline const char kProxyMeta = 0;   // metatable of context proxies
-inline const char kNull = 0;        // the json.null userdata
-inline const char kArrayMeta = 0;   // metatable marking a table as a JSON array
-inline const char kFrozen = 0;      // weak set of read-only library tables (rawset refuses them)
-inline const char kEnvMeta = 0;     // metatable of each run's fresh _ENV
-inline const char kBase = 0;        // the library every _ENV falls back to
-inline const char kCurrentEnv = 0;  // the running chunk's _ENV (default env of `load`)
-inline const char kChunks = 0;      // compiled chunks, by id
+// What the sandbox keeps in the registry. Each is a luaL_ref slot (the registry's array part),
+// so reaching one is an index, not a hash lookup: this is on the path of every context access.
+enum Ref : int {
+  kProxyMeta,   // metatable of context proxies
+  kNull,        // the json.null userdata
+  kArrayMeta,   // metatable marking a table as a JSON array
+  kFrozen,      // weak set of read-only library tables (rawset refuses them)
+  kEnvMeta,     // metatable of each run's _ENV
+  kBase,        // the library every _ENV falls back to
+  kCurrentEnv,  // the _ENV of the current or next run (default env of `load`)
+  kChunks,      // compiled chunks, by id
+  kRefCount
+};
 
 enum class Kill : uint8_t { none, instructions, memory, wall };
 
@@ -56,6 +60,9 @@ struct State {
   bool has_deadline = false;
   std::chrono::steady_clock::time_point deadline;
   std::span<const Global> globals;
+  // A run starts with an empty _ENV. One that nothing wrote to is reused by the next run, which
+  // is the same as a fresh one and saves a table per run; otherwise a new one is made.
+  bool env_dirty = false;
   // Proxies remember the generation they were made in; it moves on after every run, which makes
   // every older proxy stale.
   uint64_t generation = 1;
@@ -66,10 +73,27 @@ struct State {
   Json scratch_json;
 
   std::function<void(std::string_view)> print;
+
+  int refs[kRefCount] = {};  // 0: not set yet (luaL_ref never returns 0)
 };
 
 inline State* state_of(lua_State* L) {
   return *static_cast<State**>(lua_getextraspace(L));
+}
+
+inline void push_ref(lua_State* L, Ref ref) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, state_of(L)->refs[ref]);
+}
+
+// Pops the top value into `ref`. The first time may allocate (luaL_ref); replacing an existing
+// value never does.
+inline void set_ref(lua_State* L, Ref ref) {
+  State* s = state_of(L);
+  if (s->refs[ref] == 0) {
+    s->refs[ref] = luaL_ref(L, LUA_REGISTRYINDEX);
+  } else {
+    lua_rawseti(L, LUA_REGISTRYINDEX, s->refs[ref]);
+  }
 }
 
 // Opens the allow-listed library and leaves the base table (the fallback of every _ENV) in the
@@ -96,6 +120,9 @@ void count_hook(lua_State* L, lua_Debug* ar);
 bool must_stop(State& s, bool call_failed);
 
 const char* kill_message(Kill kill);
+
+// True when the value at `index` is a view of `node` made in the current run.
+bool is_current_view(lua_State* L, int index, const Json* node);
 
 // Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF): JSON strings must be.
 bool valid_utf8(std::string_view text);

@@ -81,6 +81,29 @@ TEST_F(SandboxTest, GlobalsDoNotLeakBetweenRuns) {
   EXPECT_EQ(*expr("{x, y, z}"), Json::object());
 }
 
+TEST_F(SandboxTest, EveryRunStartsWithAnEmptyEnvironment) {
+  // Runs that write nothing share one _ENV; a run that writes gets the next run a new one.
+  EXPECT_EQ(*script("local n = 0 for k in next, _ENV do n = n + 1 end return n"), 0);
+  EXPECT_TRUE(script("a = 1").ok());
+  EXPECT_EQ(*script("local n = 0 for k in next, _ENV do n = n + 1 end return n"), 0);
+  EXPECT_TRUE(script("load('b = 2')()").ok());  // through load's default environment
+  EXPECT_EQ(*expr("b"), nullptr);
+  EXPECT_TRUE(script("c = 3; c = nil").ok());  // emptied again: as good as new
+  EXPECT_EQ(*script("return next(_ENV)"), nullptr);
+  EXPECT_EQ(*expr("_G == _ENV"), true);
+}
+
+TEST_F(SandboxTest, CompileCacheIsBounded) {
+  for (int i = 0; i < 5000; ++i) {
+    Result<Json> r = expr(std::to_string(i) + " + 1");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(*r, i + 1);
+  }
+  EXPECT_LE(sandbox_.cached_chunks(), 4096u);
+  EXPECT_EQ(*expr("1 + 1"), 2);
+  EXPECT_EQ(*expr("4999 + 1"), 5000);
+}
+
 TEST_F(SandboxTest, TheLibraryCannotBeChanged) {
   expect_error(script("string.upper = function() return 'pwned' end"), ErrorCode::invalid_argument,
                "read-only");
