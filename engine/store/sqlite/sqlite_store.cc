@@ -700,10 +700,15 @@ constexpr int kCheckpointFrames = 1000;        // SQLite's default autocheckpoin
 constexpr int kWriterCheckpointFrames = 4000;  // about 16 MB of WAL with 4 KiB pages
 
 int SqliteStore::on_wal_commit(void* store, sqlite3* db, const char* schema, int frames) {
+  // Runs on the writer, under write_mutex_, so the marks need no lock of their own.
   auto* self = static_cast<SqliteStore*>(store);
+  if (frames < self->wal_frames_) self->next_checkpoint_at_ = kCheckpointFrames;  // WAL restarted
+  self->wal_frames_ = frames;
   if (frames >= kWriterCheckpointFrames) {
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  } else if (frames >= kCheckpointFrames) {
+  } else if (frames >= self->next_checkpoint_at_) {
+    // Once per thousand new frames, not on every commit past the mark.
+    self->next_checkpoint_at_ = frames + kCheckpointFrames;
     {
       std::lock_guard lock(self->checkpoint_mutex_);
       self->checkpoint_requested_ = true;

@@ -87,6 +87,8 @@ class SqliteStore final : public Store {
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<sqlite::Connection>> idle_readers_;
 
+  int wal_frames_ = 0;             // as the WAL hook last saw it (writer only)
+  int next_checkpoint_at_ = 1000;  // WAL frames at which to wake the checkpointer (writer only)
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_wake_;
   bool checkpoint_requested_ = false;
