@@ -181,6 +181,9 @@ BENCHMARK(herald::store::BM_StepTransitionCommit)
     ->MinTime(2.0)
     ->ThreadRange(1, 8);
 
-BENCHMARK(herald::store::BM_StepTransitionCommitPrebuilt)->UseRealTime()->MinTime(2.0);
+BENCHMARK(herald::store::BM_StepTransitionCommitPrebuilt)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime()
+    ->MinTime(2.0);
 
 BENCHMARK_MAIN();
