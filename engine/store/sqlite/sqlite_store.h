@@ -1,10 +1,9 @@
 // The embedded store: one SQLite file in WAL mode, the default for `herald run` and a single
-// `herald serve`. Writes go through one connection behind a mutex (SQLite has a single writer
-// anyway, so this is also how steps are never claimed twice), and commits arriving together are
-// written in one transaction; reads use a small pool of separate connections, which WAL lets run
-// alongside the writer; a thread of its own checkpoints the WAL. Safe to call from any number of
-// threads. Open it through open_store("sqlite:PATH"); this header is for tests and tools that
-// need it by name.
+// `herald serve`. Writes go through one connection behind a mutex (SQLite allows one writer at
+// a time anyway), and commits arriving together are written in one transaction; reads use a
+// small pool of separate connections, which WAL lets run alongside the writer; a thread of its
+// own checkpoints the WAL. Safe to call from any number of threads. Open it through
+// open_store("sqlite:PATH"); this header is for tests and tools that need it by name.
 #pragma once
 
 #include <condition_variable>
