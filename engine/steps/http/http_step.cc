@@ -194,7 +194,8 @@ class Call {
 
  private:
   Result<Answer> exchange();
-  Result<Answer> exchange_once(const std::string& url, const UrlParts& parts, bool& redirected,
+  // Sets `location` instead of reading the body when the answer is a redirect to follow.
+  Result<Answer> exchange_once(const std::string& url, const UrlParts& parts, bool follow,
                                std::string& location);
   Error too_large(const std::string& url, const Answer& answer) const;
 
@@ -205,8 +206,9 @@ class Call {
 };
 
 StepOutcome Call::run() {
-  if (budget_.length.count() <= 0)
+  if (budget_.length.count() <= 0) {
     return StepOutcome::failed(timeout_error(spec_, spec_.url, budget_));
+  }
   headers_ = spec_.headers;
   bool has_user_agent = std::any_of(headers_.begin(), headers_.end(), [](const auto& header) {
     return lower(header.first) == "user-agent";
@@ -252,17 +254,16 @@ Result<Answer> Call::exchange() {
       return make_error(ErrorCode::failed_precondition,
                         "http: redirected to an unusable URL: " + parts.error().message);
     }
-    bool redirected = false;
     std::string location;
     Result<Answer> answer = make_error(ErrorCode::internal, "http: no answer");
     try {
-      answer = exchange_once(url, *parts, redirected, location);
+      answer = exchange_once(url, *parts, may_redirect, location);
     } catch (const Poco::Exception& e) {
       return network_error(spec_, url, e, budget_);
     } catch (const std::exception& e) {
       return make_error(ErrorCode::internal, "http: " + spec_.method + " " + url + ": " + e.what());
     }
-    if (!answer || !redirected || !may_redirect) return answer;
+    if (!answer || location.empty()) return answer;
     if (redirects == kMaxRedirects) {
       return make_error(ErrorCode::failed_precondition,
                         "http: " + spec_.method + " " + spec_.url + ": more than " +
@@ -292,7 +293,7 @@ Result<Answer> Call::exchange() {
   }
 }
 
-Result<Answer> Call::exchange_once(const std::string& url, const UrlParts& parts, bool& redirected,
+Result<Answer> Call::exchange_once(const std::string& url, const UrlParts& parts, bool follow,
                                    std::string& location) {
   if (context_.is_cancelled()) return make_error(ErrorCode::cancelled, "http: cancelled");
   auto session = open_session(parts);
@@ -325,10 +326,9 @@ Result<Answer> Call::exchange_once(const std::string& url, const UrlParts& parts
   answer.reason = response.getReason();
   answer.headers = header_object(response);
   answer.content_type = response.getContentType();
-  if (is_redirect(answer.status) && response.has("Location")) {
-    redirected = true;
+  if (follow && is_redirect(answer.status) && !response.get("Location", "").empty()) {
     location = response.get("Location");
-    return answer;
+    return answer;  // its body is only a note for browsers
   }
   // HEAD, 1xx, 204 and 304 answers have no body whatever their Content-Length says.
   bool expects_body = spec_.method != "HEAD" && answer.status >= 200 && answer.status != 204 &&

@@ -331,11 +331,22 @@ TEST_F(HttpStepTest, RedirectLoopStopsAfterFive) {
 }
 
 TEST_F(HttpStepTest, PostIsNotRedirected) {
-  server_.route("POST", "/create", Response::text(303, "").with_header("Location", "/created"));
+  server_.route("POST", "/create",
+                Response::text(303, "see /created").with_header("Location", "/created"));
   auto outcome = run({{"method", "POST"}, {"url", server_.url("/create")}, {"json", {{"a", 1}}}});
   ASSERT_EQ(outcome.kind, StepOutcome::Kind::done) << outcome.error.message;
   EXPECT_EQ(outcome.output["status"], 303);
   EXPECT_EQ(outcome.output["headers"]["location"], "/created");
+  EXPECT_EQ(outcome.output["body"], "see /created");
+  EXPECT_EQ(server_.request_count(), 1u);
+}
+
+TEST_F(HttpStepTest, FollowRedirectsCanBeTurnedOff) {
+  server_.route("GET", "/moved", Response::text(302, "moved").with_header("Location", "/there"));
+  auto outcome = run({{"url", server_.url("/moved")}, {"follow_redirects", false}});
+  ASSERT_EQ(outcome.kind, StepOutcome::Kind::done) << outcome.error.message;
+  EXPECT_EQ(outcome.output["status"], 302);
+  EXPECT_EQ(outcome.output["body"], "moved");
   EXPECT_EQ(server_.request_count(), 1u);
 }
 
