@@ -48,16 +48,26 @@ int usage_error(Io& io, const std::string& message) {
   return kExitInvalid;
 }
 
-Result<Config> config_from(const ParsedArgs& args) {
+// The configuration and store a command's flags name.
+struct Opened {
+  Config config;
+  std::unique_ptr<store::Store> store;
+};
+
+Result<Opened> open_from(const ParsedArgs& args) {
   auto config = load_config(args.value("config").value_or(""));
-  if (!config.ok()) return config;
+  if (!config.ok()) return config.error();
   if (auto dir = args.value("data-dir")) config->data_dir = *dir;
   if (auto url = args.value("store")) config->store_url = *url;
-  return config;
+  auto store = store::open_store(config->effective_store_url());
+  if (!store.ok()) return store.error();
+  return Opened{std::move(config).value(), std::move(store).value()};
 }
 
-Result<std::unique_ptr<store::Store>> open_configured_store(const Config& config) {
-  return store::open_store(config.effective_store_url());
+// Prints the error; invalid input (a bad flag, config or URL) exits 2, anything else 1.
+int report(Io& io, const Error& error) {
+  io.err << "error: " << error.message << "\n";
+  return error.code == ErrorCode::invalid_argument ? kExitInvalid : kExitFailed;
 }
 
 std::string read_text_file(const std::string& path, std::string* error) {
@@ -210,21 +220,18 @@ int cmd_run(const std::vector<std::string>& argv, Io& io) {
   if (!read_error.empty()) return usage_error(io, read_error);
   auto inputs = parse_input_flags(*args);
   if (!inputs.ok()) return usage_error(io, inputs.error().message);
-  auto config = config_from(*args);
-  if (!config.ok()) return usage_error(io, config.error().message);
-  auto store = open_configured_store(*config);
-  if (!store.ok()) {
-    io.err << "error: " << store.error().message << "\n";
-    return kExitFailed;
-  }
+  auto opened = open_from(*args);
+  if (!opened.ok()) return report(io, opened.error());
+  auto& store = opened->store;
+  const Config& config = opened->config;
 
   bool json = args->has("json") || !io.interactive;
   ProgressPrinter printer(io.out, json);
-  auto options = engine_options(*config);
+  auto options = engine_options(config);
   options.own_runs_only = true;
   options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
   auto registry = steps::StepRegistry::with_builtins();
-  runtime::Engine engine(**store, registry, options);
+  runtime::Engine engine(*store, registry, options);
   auto run_id = engine.start_run(source, file, *inputs);
   if (!run_id.ok()) {
     io.err << run_id.error().message << "\n";
@@ -256,18 +263,15 @@ int cmd_resume(const std::vector<std::string>& argv, Io& io) {
     return kExitOk;
   }
   if (!args->positional.empty()) return usage_error(io, "herald resume takes no arguments");
-  auto config = config_from(*args);
-  if (!config.ok()) return usage_error(io, config.error().message);
-  auto store = open_configured_store(*config);
-  if (!store.ok()) {
-    io.err << "error: " << store.error().message << "\n";
-    return kExitFailed;
-  }
+  auto opened = open_from(*args);
+  if (!opened.ok()) return report(io, opened.error());
+  auto& store = opened->store;
+  const Config& config = opened->config;
   ProgressPrinter printer(io.out, args->has("json") || !io.interactive);
-  auto options = engine_options(*config);
+  auto options = engine_options(config);
   options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
   auto registry = steps::StepRegistry::with_builtins();
-  runtime::Engine engine(**store, registry, options);
+  runtime::Engine engine(*store, registry, options);
   if (auto status = engine.resume_all(); !status.ok()) {
     io.err << "error: " << status.error().message << "\n";
     return kExitFailed;
@@ -331,14 +335,10 @@ int cmd_runs_list(const std::vector<std::string>& argv, Io& io) {
     if (limit->empty() || *end != '\0' || n < 1 || n > 1000) return usage_error(io, "--limit must be 1..1000");
     filter.limit = static_cast<int>(n);
   }
-  auto config = config_from(*args);
-  if (!config.ok()) return usage_error(io, config.error().message);
-  auto store = open_configured_store(*config);
-  if (!store.ok()) {
-    io.err << "error: " << store.error().message << "\n";
-    return kExitFailed;
-  }
-  auto runs = (*store)->list_runs(filter);
+  auto opened = open_from(*args);
+  if (!opened.ok()) return report(io, opened.error());
+  auto& store = opened->store;
+  auto runs = store->list_runs(filter);
   if (!runs.ok()) {
     io.err << "error: " << runs.error().message << "\n";
     return kExitFailed;
@@ -379,27 +379,23 @@ int cmd_runs_show(const std::vector<std::string>& argv, Io& io) {
     return kExitOk;
   }
   if (args->positional.size() != 1) return usage_error(io, "herald runs show takes one RUN_ID");
-  auto config = config_from(*args);
-  if (!config.ok()) return usage_error(io, config.error().message);
-  auto store = open_configured_store(*config);
-  if (!store.ok()) {
-    io.err << "error: " << store.error().message << "\n";
-    return kExitFailed;
-  }
-  auto run = (*store)->get_run(args->positional[0]);
+  auto opened = open_from(*args);
+  if (!opened.ok()) return report(io, opened.error());
+  auto& store = opened->store;
+  auto run = store->get_run(args->positional[0]);
   if (!run.ok()) {
     io.err << "error: " << run.error().message << "\n";
     return run.error().code == ErrorCode::not_found ? kExitInvalid : kExitFailed;
   }
-  auto steps = (*store)->get_steps(run->id);
-  auto attempts = (*store)->get_attempts(run->id);
+  auto steps = store->get_steps(run->id);
+  auto attempts = store->get_attempts(run->id);
   if (!steps.ok() || !attempts.ok()) {
     io.err << "error: " << (!steps.ok() ? steps.error().message : attempts.error().message) << "\n";
     return kExitFailed;
   }
   // Steps in the order the workflow file gives them, on_error steps last.
   std::map<std::string, size_t> position;
-  if (auto version = (*store)->get_workflow_version(run->workflow_version_id); version.ok()) {
+  if (auto version = store->get_workflow_version(run->workflow_version_id); version.ok()) {
     auto parsed = model::parse_workflow(version->source, version->file_name, {});
     if (parsed.workflow) {
       for (size_t i = 0; i < parsed.workflow->steps.size(); ++i) position[parsed.workflow->steps[i].id] = i;
