@@ -22,7 +22,8 @@ struct Location {
 };
 
 // One problem found in a workflow file. to_string() gives
-// "file:line:column: field.path: what is wrong, what is expected".
+// "file:line:column: field.path: what is wrong, what is expected" ("file: message" when the
+// place is unknown, e.g. a file that cannot be read).
 struct Diagnostic {
   std::string file;
   Location location;

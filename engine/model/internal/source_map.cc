@@ -82,6 +82,7 @@ Location SourceMap::key(std::string_view path) const {
 }
 
 void DiagnosticList::add(Location location, std::string path, std::string message) {
+  paths_.insert(path);
   diagnostics_.push_back(Diagnostic{file_, location, std::move(path), std::move(message)});
 }
 
@@ -94,8 +95,7 @@ void DiagnosticList::at_key(const std::string& path, std::string message) {
 }
 
 bool DiagnosticList::has_path(std::string_view path) const {
-  return std::any_of(diagnostics_.begin(), diagnostics_.end(),
-                     [&](const Diagnostic& d) { return d.path == path; });
+  return paths_.find(path) != paths_.end();
 }
 
 std::vector<Diagnostic> DiagnosticList::take_sorted() {
@@ -114,6 +114,7 @@ std::vector<Diagnostic> DiagnosticList::take_sorted() {
     }
   }
   diagnostics_.clear();
+  paths_.clear();
   return out;
 }
 

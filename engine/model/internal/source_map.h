@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,7 @@ class DiagnosticList {
   std::string file_;
   const SourceMap* map_;
   std::vector<Diagnostic> diagnostics_;
+  std::set<std::string, std::less<>> paths_;  // for has_path on files with many errors
 };
 
 }  // namespace herald::model::internal

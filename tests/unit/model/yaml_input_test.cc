@@ -158,6 +158,11 @@ TEST(YamlInput, AOneMegabyteLineOfGarbage) {
   EXPECT_EQ(outcome.diagnostics[0].location.line, 2);
 }
 
+TEST(YamlInput, MoreThanSixteenMegabytesIsRefusedBeforeParsing) {
+  std::string text = "id: x\nname: \"" + std::string(16 * 1024 * 1024, 'x') + "\"\nsteps: []\n";
+  EXPECT_TRUE(HasOnlyDiagnostic(parse(text), 1, 1, "", "expected a workflow of at most 16 MiB"));
+}
+
 TEST(YamlInput, AliasBombIsStopped) {
   std::string text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   char previous = 'a';
