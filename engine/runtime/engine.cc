@@ -242,7 +242,9 @@ struct Engine::Impl {
     run->run_info = std::make_shared<const Json>(std::move(info));
     Error vars_error;
     run->vars = std::make_shared<const Json>(
-        render_vars(wf, record.inputs, record.trigger, *run->run_info, &vars_error));
+        record.vars.is_object()
+            ? record.vars
+            : render_vars(wf, record.inputs, record.trigger, *run->run_info, &vars_error));
     run->steps_view = std::make_shared<const Json>(Json::object());
     if (!vars_error.message.empty() && record.error.is_null()) {
       // Nothing can run without its vars: the run fails (after its on_error steps).
@@ -1117,6 +1119,8 @@ Result<std::string> Engine::start_run(const std::string& source, const std::stri
   record.created_at = record.updated_at = now;
 
   auto run = impl_->make_active(record, workflow);
+  record.vars = *run->vars;
+  run->record.vars = record.vars;
   store::Commit commit;
   commit.insert_run = record;
   if (auto status = impl_->store.commit(commit); !status.ok()) return status.error();

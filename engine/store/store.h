@@ -47,6 +47,9 @@ struct RunRecord {
   RunState state = RunState::queued;
   Json inputs = Json::object();
   Json trigger = Json::object();
+  // The workflow's `vars`, rendered once when the run was created, so a resumed run sees the
+  // same values; null when the run has none stored.
+  Json vars = nullptr;
   Json error = nullptr;  // Error::to_json() of what failed the run
   TimePoint created_at;
   std::optional<TimePoint> started_at;

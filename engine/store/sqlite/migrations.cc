@@ -86,8 +86,14 @@ CREATE INDEX timers_by_due ON timers (due_at, id);
 CREATE INDEX timers_by_run ON timers (run_id);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{
+// The rendered `vars` of a run, kept so that resuming it does not render them again.
+constexpr const char* kRunVars = R"sql(
+ALTER TABLE runs ADD COLUMN vars TEXT;
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
     {1, "initial schema", kInitialSchema},
+    {2, "rendered vars of a run", kRunVars},
 }};
 
 }  // namespace

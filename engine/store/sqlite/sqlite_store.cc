@@ -24,8 +24,8 @@ namespace {
 
 constexpr const char* kInsertRun =
     "INSERT INTO runs (id, workflow_id, workflow_version_id, state, inputs, trigger_data, error,"
-    " created_at, started_at, finished_at, updated_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    " created_at, started_at, finished_at, updated_at, vars)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 // The state is set by a statement of its own that leaves the row alone when it already has that
 // state: most commits of a run do not change its state, and an UPDATE that names an indexed
 // column rewrites that index entry (one more page per commit) even when the value is the same.
@@ -55,7 +55,7 @@ constexpr const char* kDeleteTimersOfRun = "DELETE FROM timers WHERE run_id = ?1
 
 #define HERALD_RUN_COLUMNS                                                           \
   "SELECT id, workflow_id, workflow_version_id, state, inputs, trigger_data, error," \
-  " created_at, started_at, finished_at, updated_at FROM runs"
+  " created_at, started_at, finished_at, updated_at, vars FROM runs"
 constexpr const char* kGetRun = HERALD_RUN_COLUMNS " WHERE id = ?1";
 constexpr const char* kUnfinishedRuns =
     "SELECT id FROM runs WHERE state IN ('queued', 'running') ORDER BY id";
@@ -179,6 +179,9 @@ Result<RunRecord> read_run(const Statement& row) {
   run.started_at = row.column_optional_time(8);
   run.finished_at = row.column_optional_time(9);
   run.updated_at = row.column_time(10);
+  if (auto status = read_json_columns(row, {{11, &run.vars}}); !status) {
+    return std::move(status).error();
+  }
   return run;
 }
 
@@ -263,6 +266,7 @@ Status insert_run(Connection& db, const RunRecord& run) {
   stmt->bind(9, run.started_at);
   stmt->bind(10, run.finished_at);
   stmt->bind(11, run.updated_at);
+  stmt->bind_json(12, run.vars);
   auto status = stmt->run("inserting a run");
   if (!status && status.error().code == ErrorCode::already_exists) {
     return make_error(ErrorCode::already_exists, "run " + run.id + " already exists");

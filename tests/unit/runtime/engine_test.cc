@@ -470,6 +470,47 @@ steps:
   EXPECT_EQ(steps["before"].attempt, 1);  // finished steps are never re-run
 }
 
+TEST_F(EngineTest, VarsAreRenderedOnceAndKeptAcrossAResume) {
+  std::string run_id;
+  {
+    auto id = engine().start_run(R"(
+id: vars-once
+vars:
+  stamp: "{{ now }}"
+  tag: "#{{ inputs.brand }}"
+inputs:
+  brand: { type: string, default: Acme }
+steps:
+  - id: before
+    uses: set
+    with: { stamp: "{{ vars.stamp }}" }
+  - id: nap
+    uses: wait
+    with: { for: 300ms }
+  - id: after
+    uses: set
+    with: { stamp: "{{ vars.stamp }}", tag: "{{ vars.tag }}" }
+)", "test.yaml", Json::object());
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    run_id = *id;
+    for (int i = 0; i < 100; ++i) {
+      auto record = store_->get_run(run_id);
+      if (record.ok() && record->state == RunState::waiting) break;
+      std::this_thread::sleep_for(5ms);
+    }
+    engine_.reset();
+  }
+  std::this_thread::sleep_for(20ms);  // `now` has moved on
+  ASSERT_TRUE(engine().resume_all().ok());
+  auto done = engine().wait_for_run(run_id, 10s);
+  ASSERT_TRUE(done.ok());
+  ASSERT_EQ(done->state, RunState::succeeded) << done->error.dump();
+  auto steps = steps_of(run_id);
+  EXPECT_EQ(steps["after"].output["stamp"], steps["before"].output["stamp"]);
+  EXPECT_EQ(steps["after"].output["tag"], "#Acme");
+  EXPECT_EQ(done->vars["tag"], "#Acme");
+}
+
 TEST_F(EngineTest, SecretsAreUsableInInputsButRedactedInTheStore) {
   EngineOptions options;
   options.secrets = {{"API_TOKEN", "s3cr3t-token-value"}};

@@ -45,6 +45,7 @@ Json to_json(const RunRecord& r) {
           {"inputs", r.inputs},
           {"trigger", r.trigger},
           {"error", r.error},
+          {"vars", r.vars},
           {"created_at", time_json(r.created_at)},
           {"started_at", time_json(r.started_at)},
           {"finished_at", time_json(r.finished_at)},
@@ -262,6 +263,7 @@ TEST_P(StoreConformance, RunRoundTripsEveryField) {
                 {"nested", {{"empty", Json::object()}, {"emoji", "🚀"}}}};
   run.trigger = {{"kind", "webhook"}, {"body", "line\nbreak \"quoted\""}};
   run.error = make_error(ErrorCode::unavailable, "503 from api", true).to_json();
+  run.vars = {{"hashtag", "#Acme"}, {"limits", {{"x", 280}}}};
   run.created_at = at(kT0);
   run.started_at = at(kT0 + 1);
   run.finished_at = at(kT0 + 999);
@@ -289,6 +291,7 @@ TEST_P(StoreConformance, RunKeepsJsonNullApartFromEmptyObject) {
   EXPECT_TRUE(stored.trigger.is_object());
   EXPECT_TRUE(stored.trigger.empty());
   EXPECT_TRUE(stored.error.is_null());
+  EXPECT_TRUE(stored.vars.is_null());
   EXPECT_FALSE(stored.started_at.has_value());
   EXPECT_FALSE(stored.finished_at.has_value());
 
