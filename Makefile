@@ -6,6 +6,9 @@ ASAN_BUILD_DIR ?= build/asan
 JOBS ?= 2
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 DATA_DIR ?= .herald
+# ccache: paths relative to the checkout, so another clone of the same code reuses the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps build build-asan run test test-release test-asan bench format clean
 
