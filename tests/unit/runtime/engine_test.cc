@@ -122,6 +122,16 @@ class EngineTest : public ::testing::Test {
     return record.ok() ? *record : store::RunRecord{};
   }
 
+  // Polls the store until the run sleeps on a timer; false if it never does within 2 s.
+  bool wait_until_waiting(const std::string& run_id) {
+    for (int i = 0; i < 400; ++i) {
+      auto record = store_->get_run(run_id);
+      if (record.ok() && record->state == RunState::waiting) return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+
   std::map<std::string, store::StepRecord> steps_of(const std::string& run_id) {
     std::map<std::string, store::StepRecord> out;
     auto rows = store_->get_steps(run_id);
@@ -410,14 +420,7 @@ steps:
 )", "test.yaml", Json::object());
   ASSERT_TRUE(id.ok()) << id.error().message;
   // While it waits, the run is `waiting` with a timer row.
-  bool saw_waiting = false;
-  for (int i = 0; i < 30 && !saw_waiting; ++i) {
-    auto record = store_->get_run(*id);
-    ASSERT_TRUE(record.ok());
-    saw_waiting = record->state == RunState::waiting;
-    if (!saw_waiting) std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_TRUE(saw_waiting);
+  EXPECT_TRUE(wait_until_waiting(*id));
   auto timers = store_->timers_of_run(*id);
   ASSERT_TRUE(timers.ok());
   EXPECT_EQ(timers->size(), 1u);
@@ -451,11 +454,7 @@ steps:
 )", "test.yaml", Json::object());
     ASSERT_TRUE(id.ok());
     run_id = *id;
-    for (int i = 0; i < 100; ++i) {
-      auto record = store_->get_run(run_id);
-      if (record.ok() && record->state == RunState::waiting) break;
-      std::this_thread::sleep_for(5ms);
-    }
+    ASSERT_TRUE(wait_until_waiting(run_id));
     engine_.reset();  // the process "stops" while the run waits
   }
   auto record = store_->get_run(run_id);
@@ -493,11 +492,7 @@ steps:
 )", "test.yaml", Json::object());
     ASSERT_TRUE(id.ok()) << id.error().message;
     run_id = *id;
-    for (int i = 0; i < 100; ++i) {
-      auto record = store_->get_run(run_id);
-      if (record.ok() && record->state == RunState::waiting) break;
-      std::this_thread::sleep_for(5ms);
-    }
+    ASSERT_TRUE(wait_until_waiting(run_id));
     engine_.reset();
   }
   std::this_thread::sleep_for(20ms);  // `now` has moved on
@@ -586,11 +581,7 @@ steps:
     with: { x: 1 }
 )", "test.yaml", Json::object());
   ASSERT_TRUE(id.ok());
-  for (int i = 0; i < 100; ++i) {
-    auto record = store_->get_run(*id);
-    if (record.ok() && record->state == RunState::waiting) break;
-    std::this_thread::sleep_for(5ms);
-  }
+  ASSERT_TRUE(wait_until_waiting(*id));
   ASSERT_TRUE(engine().cancel_run(*id).ok());
   auto record = engine().wait_for_run(*id, 5s);
   ASSERT_TRUE(record.ok());
