@@ -33,7 +33,7 @@ class BenchStore {
       std::abort();
     }
     store_ = std::move(*opened);
-    auto version = store_->put_workflow_version("bench", "id: bench", "bench.yaml");
+    auto version = store_->put_workflow_version("", "bench", "id: bench", "bench.yaml");
     version_id_ = version->id;
   }
   ~BenchStore() {
@@ -54,7 +54,7 @@ class BenchStore {
     run.created_at = run.updated_at = Clock::now();
     run.started_at = run.created_at;
     Commit commit;
-    commit.insert_run = run;
+    commit.insert_runs = {run};
     if (!store_->commit(commit)) std::abort();
     return run;
   }
@@ -135,7 +135,7 @@ BenchStore& shared_store() {
 }
 
 // The timed loop includes building the Commit (a few small JSON values), as the runtime pays it,
-// and the insert_run Commit that starts each run (one per 20 transitions, not counted in
+// and the insert_runs Commit that starts each run (one per 20 transitions, not counted in
 // commits/s). runs/s is 10-step runs completed: the figure the runtime's 1,000 runs/s target
 // compares with, for the store's share of the work.
 void BM_StepTransitionCommit(benchmark::State& state) {
@@ -151,7 +151,7 @@ void BM_StepTransitionCommit(benchmark::State& state) {
       benchmark::Counter(iterations / (2 * kStepsPerRun), benchmark::Counter::kIsRate);
 }
 
-// The store alone: Commits are built ahead, outside the timed region (so are the insert_run
+// The store alone: Commits are built ahead, outside the timed region (so are the insert_runs
 // Commits that start each run).
 void BM_StepTransitionCommitPrebuilt(benchmark::State& state) {
   BenchStore& bench = shared_store();

@@ -2,11 +2,14 @@
 
 #include <array>
 #include <filesystem>
+#include <initializer_list>
 #include <mutex>
 #include <random>
+#include <string>
 #include <system_error>
 #include <utility>
 
+#include "engine/store/checks.h"
 #include "engine/store/sqlite/sqlite_store.h"
 
 namespace herald::store {
@@ -110,6 +113,40 @@ std::optional<RunState> parse_run_state(std::string_view text) {
 }
 std::optional<StepState> parse_step_state(std::string_view text) {
   return parse_name(kStepStateNames, text);
+}
+
+bool Commit::empty() const {
+  return insert_runs.empty() && !update_run && steps.empty() && attempts.empty() &&
+         add_timers.empty() && delete_timers.empty() && delete_timers_of_runs.empty() &&
+         add_events.empty() && consume_events.empty() && schedule_marks.empty();
+}
+
+Status check_slug(std::string_view what, std::string_view id) {
+  auto is_lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  bool ok = !id.empty() && id.size() <= 63 && is_lower_or_digit(id[0]);
+  for (char c : id) {
+    if (!ok) break;
+    ok = is_lower_or_digit(c) || c == '-' || c == '_' || c == '.';
+  }
+  if (ok) return ok_status();
+  // Quoted as JSON, so an empty id, spaces or control characters show as what they are.
+  std::string message = "invalid ";
+  message += what;
+  message += ' ';
+  message += Json(std::string(id)).dump(-1, ' ', false, Json::error_handler_t::replace);
+  message +=
+      ": use 1 to 63 of a-z, 0-9, '-', '_' and '.', starting with a lowercase letter or digit";
+  return make_error(ErrorCode::invalid_argument, std::move(message));
+}
+
+Status check_role(std::string_view role) {
+  for (std::string_view known : {"admin", "editor", "approver", "viewer", "influencer"}) {
+    if (role == known) return ok_status();
+  }
+  std::string message = "unknown role ";
+  message += Json(std::string(role)).dump(-1, ' ', false, Json::error_handler_t::replace);
+  message += "; roles are admin, editor, approver, viewer and influencer";
+  return make_error(ErrorCode::invalid_argument, std::move(message));
 }
 
 bool is_final(RunState state) {

@@ -32,8 +32,9 @@ bool is_final(StepState state);
 // One deployed (or run-from-file) version of a workflow. Runs keep the version they started on.
 struct WorkflowVersion {
   int64_t id = 0;
+  std::string workspace_id;  // "" for workflows run from a file by `herald run`
   std::string workflow_id;
-  int version = 0;           // 1, 2, ... per workflow_id
+  int version = 0;           // 1, 2, ... per (workspace_id, workflow_id)
   std::string source;        // the file as written
   std::string file_name;     // for error messages
   std::string source_hash;   // hex SHA-256 of source
@@ -42,6 +43,7 @@ struct WorkflowVersion {
 
 struct RunRecord {
   std::string id;  // time-ordered, so ordering by id is ordering by creation
+  std::string workspace_id;  // "" for runs of `herald run`
   std::string workflow_id;
   int64_t workflow_version_id = 0;
   RunState state = RunState::queued;
@@ -98,15 +100,35 @@ struct TimerRecord {
   TimePoint due_at;
 };
 
+// Something that happened in a workspace: `run.succeeded`, `run.failed`, or any name a step or
+// the API emits. Event triggers start runs from these.
+struct EventRecord {
+  int64_t id = 0;  // assigned by the store, increasing
+  std::string workspace_id;
+  std::string name;
+  Json payload = Json::object();
+  std::string source;  // "run:<id>", "api:<token id>", "cli"
+  TimePoint created_at;
+  std::optional<TimePoint> consumed_at;
+};
+
+// The last time a schedule trigger fired: what catch-up after a restart counts from.
+struct ScheduleMark {
+  std::string workspace_id;
+  std::string workflow_id;
+  int trigger_index = 0;  // position in the workflow's `triggers`
+  TimePoint last_fire;
+};
+
 // Everything one state change writes, committed in one transaction. Steps and attempts are
 // upserted by their keys ((run_id, step_id, item) and (run_id, step_id, item, attempt)).
 // Applied in field order, except that timer deletions come before add_timers (so one Commit can
-// replace a run's timers). All or nothing: insert_run of an existing id fails with
+// replace a run's timers). All or nothing: inserting a run with an existing id fails with
 // already_exists, update_run of a missing run with not_found, a step, attempt or timer of a run
 // that is not stored (nor inserted by this Commit) with failed_precondition, and then nothing of
 // the Commit is written.
 struct Commit {
-  std::optional<RunRecord> insert_run;
+  std::vector<RunRecord> insert_runs;
   // Updates of an existing run: state, error, started_at, finished_at, updated_at.
   std::optional<RunRecord> update_run;
   std::vector<StepRecord> steps;
@@ -115,13 +137,125 @@ struct Commit {
   std::vector<int64_t> delete_timers;
   // Timers to remove by owner, when the id is not known (e.g. the run was cancelled).
   std::vector<std::string> delete_timers_of_runs;
+  // Events caused by this change (a run finished, a step emitted one): written with it, so none
+  // is lost and none is written for a change that did not happen. Ids are assigned by the store.
+  std::vector<EventRecord> add_events;
+  // Events whose triggers have been handled (the runs they start are in insert_runs). An id that
+  // is already consumed (another dispatcher got there first), or not stored, fails the Commit
+  // with failed_precondition, so an event starts its runs exactly once.
+  std::vector<int64_t> consume_events;
+  // Schedule fires being recorded (with the runs they start): upserted by their key.
+  std::vector<ScheduleMark> schedule_marks;
+  // True when the Commit writes nothing.
+  bool empty() const;
 };
 
 struct RunFilter {
+  // Runs of this workspace only ("" : the runs of `herald run`); nullopt: every workspace.
+  std::optional<std::string> workspace_id;
   std::optional<std::string> workflow_id;
   std::optional<RunState> state;
   std::optional<std::string> before_id;  // cursor: runs with a smaller id
   int limit = 50;
+};
+
+// ---- tenancy -------------------------------------------------------------------------------
+// Ids of workspaces and users are slugs: 1 to 63 of [a-z0-9-_.], starting with a letter or digit
+// (the store checks: invalid_argument otherwise). Roles are stored by name (security::Role).
+
+struct Workspace {
+  std::string id;
+  std::string name;  // display name
+  TimePoint created_at;
+};
+
+struct User {
+  std::string id;
+  std::string name;   // display name
+  std::string email;  // may be empty
+  TimePoint created_at;
+};
+
+struct Membership {
+  std::string workspace_id;
+  std::string user_id;
+  std::string role;  // admin | editor | approver | viewer | influencer
+  TimePoint created_at;
+};
+
+// An API token. Only its hash is stored (security/tokens.h); it acts as `user_id` with `role`
+// in `workspace_id`.
+struct TokenRecord {
+  std::string id;  // the token's public id part
+  std::string workspace_id;
+  std::string user_id;
+  std::string role;
+  std::string name;  // what it is for, e.g. "ci deploys"
+  std::string hash;
+  TimePoint created_at;
+  std::optional<TimePoint> expires_at;
+  std::optional<TimePoint> revoked_at;
+  std::optional<TimePoint> last_used_at;
+};
+
+// A secret, encrypted by security::SecretBox; the store never sees the value.
+struct SecretRecord {
+  std::string workspace_id;
+  std::string name;
+  std::string ciphertext;  // base64 of the sealed box
+  std::string updated_by;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// One entry of the append-only audit log.
+struct AuditRecord {
+  int64_t id = 0;  // assigned by the store, increasing
+  std::string workspace_id;
+  std::string actor;        // "user:alice", "token:<id>", "cli", "system"
+  std::string action;       // "workflow.deploy", "run.cancel", "secret.set", ...
+  std::string object_type;  // "workflow", "run", "secret", "token", "user", ...
+  std::string object_id;
+  std::string address;      // the caller's IP address, "" for the CLI
+  std::string request_id;
+  Json details = Json::object();  // never secret values
+  TimePoint at;
+};
+
+struct AuditFilter {
+  std::string workspace_id;
+  std::optional<std::string> action;
+  std::optional<std::string> actor;
+  std::optional<std::string> object_id;
+  std::optional<int64_t> before_id;  // cursor: entries with a smaller id
+  int limit = 50;                    // clamped to 1..1000
+};
+
+// A workflow deployed in a workspace: which version is current, whether triggers may fire.
+struct DeployedWorkflow {
+  std::string workspace_id;
+  std::string workflow_id;
+  int64_t version_id = 0;  // the current version
+  int version = 0;
+  bool enabled = true;
+  std::string updated_by;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+struct DeployResult {
+  DeployedWorkflow workflow;
+  WorkflowVersion version;
+  // True when the deployment's current version changed (a new version, or an older version
+  // made current again); false when the same source was already the current version.
+  bool new_version = false;
+};
+
+struct WorkflowFilter {
+  std::string workspace_id;
+  std::optional<bool> enabled;
+  std::optional<std::string> after_id;  // cursor: workflow ids sorting after this one
+  int limit = 50;                       // clamped to 1..1000
 };
 
 class Store {
@@ -131,9 +265,10 @@ class Store {
   // Applies the numbered migrations that are not applied yet.
   virtual Status migrate() = 0;
 
-  // Stores a version unless one with the same workflow id and source hash exists; returns the id
-  // of the stored (or existing) version.
-  virtual Result<WorkflowVersion> put_workflow_version(std::string_view workflow_id,
+  // Stores a version unless one with the same workspace, workflow id and source hash exists;
+  // returns the stored (or existing) version.
+  virtual Result<WorkflowVersion> put_workflow_version(std::string_view workspace_id,
+                                                       std::string_view workflow_id,
                                                        std::string_view source,
                                                        std::string_view file_name) = 0;
   virtual Result<WorkflowVersion> get_workflow_version(int64_t id) = 0;
@@ -143,6 +278,8 @@ class Store {
   virtual Result<RunRecord> get_run(std::string_view run_id) = 0;
   // Newest first (by id); `limit` is clamped to 1..1000.
   virtual Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) = 0;
+  // How many runs match the filter's workspace, workflow and state (cursor and limit ignored).
+  virtual Result<int64_t> count_runs(const RunFilter& filter) = 0;
   // Runs that are queued or running: what a restart must pick up at once. Waiting runs come back
   // through their timers.
   virtual Result<std::vector<std::string>> unfinished_run_ids() = 0;
@@ -157,6 +294,85 @@ class Store {
   virtual Result<std::optional<TimePoint>> next_timer_due() = 0;
   // Ordered by due_at, then id.
   virtual Result<std::vector<TimerRecord>> timers_of_run(std::string_view run_id) = 0;
+
+  // ---- events and schedules ----------------------------------------------------------------
+
+  // Events not consumed yet, oldest first (by id); none when limit <= 0.
+  virtual Result<std::vector<EventRecord>> pending_events(int limit) = 0;
+  // Every schedule mark (a few per deployed workflow), by workspace, workflow, trigger index.
+  virtual Result<std::vector<ScheduleMark>> schedule_marks() = 0;
+
+  // ---- workflows deployed in workspaces ----------------------------------------------------
+
+  // Stores the source as a version (put_workflow_version) and makes it the current version of
+  // the deployment, creating the deployment (enabled) when missing; one transaction. A source
+  // that an existing version of this workflow already has is not stored again: that version
+  // becomes current (new_version false if it already was, and then nothing is written). Versions
+  // are never deleted, so a deleted workflow deployed again with a new source gets version
+  // max+1, never reusing a number, and runs keep the version they started on. An existing
+  // deployment keeps its enabled flag.
+  virtual Result<DeployResult> deploy_workflow(std::string_view workspace_id,
+                                               std::string_view workflow_id,
+                                               std::string_view source, std::string_view file_name,
+                                               std::string_view actor) = 0;
+  // not_found when not deployed (get, set_workflow_enabled and delete_deployed alike).
+  virtual Result<DeployedWorkflow> get_deployed(std::string_view workspace_id,
+                                                std::string_view workflow_id) = 0;
+  // Ordered by workflow id.
+  virtual Result<std::vector<DeployedWorkflow>> list_deployed(const WorkflowFilter& filter) = 0;
+  // Every enabled deployment of every workspace: what the trigger index is built from.
+  virtual Result<std::vector<DeployedWorkflow>> all_enabled_deployed() = 0;
+  virtual Status set_workflow_enabled(std::string_view workspace_id, std::string_view workflow_id,
+                                      bool enabled, std::string_view actor) = 0;
+  // Removes the deployment (its triggers stop) and its schedule marks (deployed again, it starts
+  // afresh); versions stay, for the runs that used them. not_found when not deployed.
+  virtual Status delete_deployed(std::string_view workspace_id, std::string_view workflow_id) = 0;
+  // Newest first.
+  virtual Result<std::vector<WorkflowVersion>> list_workflow_versions(
+      std::string_view workspace_id, std::string_view workflow_id) = 0;
+
+  // ---- workspaces, users, memberships, tokens ------------------------------------------------
+
+  virtual Status create_workspace(const Workspace& workspace) = 0;  // already_exists
+  virtual Result<Workspace> get_workspace(std::string_view id) = 0;
+  virtual Result<std::vector<Workspace>> list_workspaces() = 0;  // by id
+
+  virtual Status create_user(const User& user) = 0;  // already_exists
+  virtual Result<User> get_user(std::string_view id) = 0;
+  // Adds the user to the workspace with a role, or changes the role (keeping created_at).
+  // not_found when the workspace or the user does not exist.
+  virtual Status put_membership(const Membership& membership) = 0;
+  virtual Result<Membership> get_membership(std::string_view workspace_id,
+                                            std::string_view user_id) = 0;
+  // By user id.
+  virtual Result<std::vector<Membership>> list_memberships(std::string_view workspace_id) = 0;
+  // Also revokes the user's tokens in that workspace, in the same transaction; not_found when
+  // the user is not a member.
+  virtual Status delete_membership(std::string_view workspace_id, std::string_view user_id) = 0;
+
+  // already_exists; not_found when the workspace or the user does not exist.
+  virtual Status create_token(const TokenRecord& token) = 0;
+  virtual Result<TokenRecord> get_token(std::string_view id) = 0;  // any workspace
+  // By token id.
+  virtual Result<std::vector<TokenRecord>> list_tokens(std::string_view workspace_id) = 0;
+  // Sets revoked_at (not_found for another workspace's token; revoking twice is fine).
+  virtual Status revoke_token(std::string_view workspace_id, std::string_view id) = 0;
+  virtual Status touch_token(std::string_view id, TimePoint used_at) = 0;  // sets last_used_at
+
+  // ---- secrets -------------------------------------------------------------------------------
+
+  virtual Status put_secret(const SecretRecord& secret) = 0;  // insert or replace (keeps created_at)
+  virtual Result<SecretRecord> get_secret(std::string_view workspace_id, std::string_view name) = 0;
+  virtual Result<std::vector<SecretRecord>> list_secrets(std::string_view workspace_id) = 0;  // by name
+  // not_found when there is no such secret.
+  virtual Status delete_secret(std::string_view workspace_id, std::string_view name) = 0;
+
+  // ---- audit ---------------------------------------------------------------------------------
+
+  // Appends and returns the id it was given (record.id is ignored). There is no update or delete.
+  virtual Result<int64_t> append_audit(const AuditRecord& record) = 0;
+  // Newest first (by id).
+  virtual Result<std::vector<AuditRecord>> list_audit(const AuditFilter& filter) = 0;
 };
 
 // Opens a store from its URL: "sqlite:PATH" (or a plain path; "sqlite:///abs/path" also works,

@@ -91,9 +91,141 @@ constexpr const char* kRunVars = R"sql(
 ALTER TABLE runs ADD COLUMN vars TEXT;
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// Workspaces and what lives in them. workflow_versions is rebuilt (the SQLite way: a new table,
+// copy, drop, rename) because its table-level UNIQUE constraints must now lead with the
+// workspace, and SQLite cannot drop a constraint. migrate() runs this with foreign keys off, as
+// the rebuild needs (runs refer to workflow_versions by name, so they refer to the new table
+// once it is renamed), and checks every foreign key before committing. Rows from before get
+// workspace ''. PostgreSQL does the same with ALTER TABLE ... DROP/ADD CONSTRAINT.
+//
+// Tenancy tables are keyed by the ids people choose (slugs). memberships and tokens refer to
+// their workspace and user; secrets, deployments, events and audit entries do not, since the
+// workspace '' of `herald run` has no row. The audit log refuses UPDATE and DELETE itself, so
+// not even a bug in the store can rewrite history.
+constexpr const char* kWorkspaces = R"sql(
+CREATE TABLE workflow_versions_new (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  workspace_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  file_name TEXT NOT NULL,
+  source_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (workspace_id, workflow_id, version),
+  UNIQUE (workspace_id, workflow_id, source_hash)
+);
+INSERT INTO workflow_versions_new
+  (id, workspace_id, workflow_id, version, source, file_name, source_hash, created_at)
+  SELECT id, '', workflow_id, version, source, file_name, source_hash, created_at
+  FROM workflow_versions;
+DROP TABLE workflow_versions;
+ALTER TABLE workflow_versions_new RENAME TO workflow_versions;
+
+ALTER TABLE runs ADD COLUMN workspace_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_by_workspace ON runs (workspace_id, id);
+CREATE INDEX runs_by_workspace_workflow ON runs (workspace_id, workflow_id, id);
+
+-- Pending events are found through a partial index that holds only the unconsumed ones, so the
+-- dispatcher's poll stays cheap however many consumed events pile up.
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  workspace_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  payload TEXT,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  consumed_at INTEGER
+);
+CREATE INDEX events_pending ON events (id) WHERE consumed_at IS NULL;
+
+CREATE TABLE schedule_marks (
+  workspace_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  trigger_index INTEGER NOT NULL,
+  last_fire INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, workflow_id, trigger_index)
+) WITHOUT ROWID;
+
+CREATE TABLE deployed_workflows (
+  workspace_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  version_id INTEGER NOT NULL REFERENCES workflow_versions (id),
+  enabled INTEGER NOT NULL,
+  updated_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, workflow_id)
+);
+
+CREATE TABLE workspaces (
+  id TEXT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+  id TEXT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE memberships (
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  user_id TEXT NOT NULL REFERENCES users (id),
+  role TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, user_id)
+);
+
+CREATE TABLE tokens (
+  id TEXT NOT NULL PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  user_id TEXT NOT NULL REFERENCES users (id),
+  role TEXT NOT NULL,
+  name TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  revoked_at INTEGER,
+  last_used_at INTEGER
+);
+CREATE INDEX tokens_by_member ON tokens (workspace_id, user_id);
+
+CREATE TABLE secrets (
+  workspace_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  ciphertext TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, name)
+);
+
+CREATE TABLE audit_log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  workspace_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  address TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  details TEXT,
+  at INTEGER NOT NULL
+);
+CREATE INDEX audit_by_workspace ON audit_log (workspace_id, id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, "initial schema", kInitialSchema},
     {2, "rendered vars of a run", kRunVars},
+    {3, "workspaces, deployments, events, tenancy, secrets and audit", kWorkspaces},
 }};
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "engine/store/checks.h"
 #include "engine/store/sqlite/connection.h"
 #include "engine/store/sqlite/migrations.h"
 
@@ -24,8 +25,8 @@ namespace {
 
 constexpr const char* kInsertRun =
     "INSERT INTO runs (id, workflow_id, workflow_version_id, state, inputs, trigger_data, error,"
-    " created_at, started_at, finished_at, updated_at, vars)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    " created_at, started_at, finished_at, updated_at, vars, workspace_id)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 // The state is set by a statement of its own that leaves the row alone when it already has that
 // state: most commits of a run do not change its state, and an UPDATE that names an indexed
 // column rewrites that index entry (one more page per commit) even when the value is the same.
@@ -52,10 +53,21 @@ constexpr const char* kInsertTimer =
     "INSERT INTO timers (run_id, step_id, item, kind, due_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kDeleteTimer = "DELETE FROM timers WHERE id = ?1";
 constexpr const char* kDeleteTimersOfRun = "DELETE FROM timers WHERE run_id = ?1";
+constexpr const char* kInsertEvent =
+    "INSERT INTO events (workspace_id, name, payload, source, created_at, consumed_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+// Only an unconsumed event is taken: of two dispatchers, the second changes no row and fails.
+constexpr const char* kConsumeEvent =
+    "UPDATE events SET consumed_at = ?2 WHERE id = ?1 AND consumed_at IS NULL";
+constexpr const char* kEventExists = "SELECT 1 FROM events WHERE id = ?1";
+constexpr const char* kUpsertScheduleMark =
+    "INSERT INTO schedule_marks (workspace_id, workflow_id, trigger_index, last_fire)"
+    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace_id, workflow_id, trigger_index)"
+    " DO UPDATE SET last_fire = excluded.last_fire";
 
 #define HERALD_RUN_COLUMNS                                                           \
   "SELECT id, workflow_id, workflow_version_id, state, inputs, trigger_data, error," \
-  " created_at, started_at, finished_at, updated_at, vars FROM runs"
+  " created_at, started_at, finished_at, updated_at, vars, workspace_id FROM runs"
 constexpr const char* kGetRun = HERALD_RUN_COLUMNS " WHERE id = ?1";
 constexpr const char* kUnfinishedRuns =
     "SELECT id FROM runs WHERE state IN ('queued', 'running') ORDER BY id";
@@ -74,45 +86,168 @@ constexpr const char* kDueTimers =
 constexpr const char* kTimersOfRun = HERALD_TIMER_COLUMNS " WHERE run_id = ?1 ORDER BY due_at, id";
 constexpr const char* kNextTimerDue = "SELECT MIN(due_at) FROM timers";
 
-#define HERALD_VERSION_COLUMNS                                                  \
-  "SELECT id, workflow_id, version, source, file_name, source_hash, created_at" \
+#define HERALD_VERSION_COLUMNS                                                                \
+  "SELECT id, workflow_id, version, source, file_name, source_hash, created_at, workspace_id" \
   " FROM workflow_versions"
 constexpr const char* kGetVersion = HERALD_VERSION_COLUMNS " WHERE id = ?1";
 constexpr const char* kFindVersionByHash =
-    HERALD_VERSION_COLUMNS " WHERE workflow_id = ?1 AND source_hash = ?2";
+    HERALD_VERSION_COLUMNS " WHERE workspace_id = ?1 AND workflow_id = ?2 AND source_hash = ?3";
 constexpr const char* kNextVersion =
-    "SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE workflow_id = ?1";
+    "SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions"
+    " WHERE workspace_id = ?1 AND workflow_id = ?2";
 constexpr const char* kInsertVersion =
-    "INSERT INTO workflow_versions (workflow_id, version, source, file_name, source_hash,"
-    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id";
+    "INSERT INTO workflow_versions (workspace_id, workflow_id, version, source, file_name,"
+    " source_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id";
+constexpr const char* kListVersions =
+    HERALD_VERSION_COLUMNS " WHERE workspace_id = ?1 AND workflow_id = ?2 ORDER BY version DESC";
+
+#define HERALD_EVENT_COLUMNS \
+  "SELECT id, workspace_id, name, payload, source, created_at, consumed_at FROM events"
+constexpr const char* kPendingEvents =
+    HERALD_EVENT_COLUMNS " WHERE consumed_at IS NULL ORDER BY id LIMIT ?1";
+constexpr const char* kListScheduleMarks =
+    "SELECT workspace_id, workflow_id, trigger_index, last_fire FROM schedule_marks"
+    " ORDER BY workspace_id, workflow_id, trigger_index";
+
+// --- Deployments ---
+
+#define HERALD_DEPLOYED_COLUMNS                                                             \
+  "SELECT d.workspace_id, d.workflow_id, d.version_id, v.version, d.enabled, d.updated_by," \
+  " d.created_at, d.updated_at FROM deployed_workflows d"                                   \
+  " JOIN workflow_versions v ON v.id = d.version_id"
+constexpr const char* kGetDeployed =
+    HERALD_DEPLOYED_COLUMNS " WHERE d.workspace_id = ?1 AND d.workflow_id = ?2";
+constexpr const char* kAllEnabledDeployed =
+    HERALD_DEPLOYED_COLUMNS " WHERE d.enabled = 1 ORDER BY d.workspace_id, d.workflow_id";
+constexpr const char* kInsertDeployed =
+    "INSERT INTO deployed_workflows (workspace_id, workflow_id, version_id, enabled, updated_by,"
+    " created_at, updated_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)";
+constexpr const char* kUpdateDeployedVersion =
+    "UPDATE deployed_workflows SET version_id = ?3, updated_by = ?4, updated_at = ?5"
+    " WHERE workspace_id = ?1 AND workflow_id = ?2";
+constexpr const char* kSetDeployedEnabled =
+    "UPDATE deployed_workflows SET enabled = ?3, updated_by = ?4, updated_at = ?5"
+    " WHERE workspace_id = ?1 AND workflow_id = ?2";
+constexpr const char* kDeleteDeployed =
+    "DELETE FROM deployed_workflows WHERE workspace_id = ?1 AND workflow_id = ?2";
+constexpr const char* kDeleteScheduleMarksOf =
+    "DELETE FROM schedule_marks WHERE workspace_id = ?1 AND workflow_id = ?2";
+
+// --- Workspaces, users, memberships, tokens, secrets, audit ---
+
+constexpr const char* kInsertWorkspace =
+    "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)";
+constexpr const char* kGetWorkspace = "SELECT id, name, created_at FROM workspaces WHERE id = ?1";
+constexpr const char* kListWorkspaces = "SELECT id, name, created_at FROM workspaces ORDER BY id";
+constexpr const char* kInsertUser =
+    "INSERT INTO users (id, name, email, created_at) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* kGetUser = "SELECT id, name, email, created_at FROM users WHERE id = ?1";
+constexpr const char* kUserExists = "SELECT 1 FROM users WHERE id = ?1";
+constexpr const char* kUpsertMembership =
+    "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)"
+    " ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role";
+#define HERALD_MEMBERSHIP_COLUMNS "SELECT workspace_id, user_id, role, created_at FROM memberships"
+constexpr const char* kGetMembership =
+    HERALD_MEMBERSHIP_COLUMNS " WHERE workspace_id = ?1 AND user_id = ?2";
+constexpr const char* kListMemberships =
+    HERALD_MEMBERSHIP_COLUMNS " WHERE workspace_id = ?1 ORDER BY user_id";
+constexpr const char* kDeleteMembership =
+    "DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2";
+constexpr const char* kRevokeTokensOfMember =
+    "UPDATE tokens SET revoked_at = ?3"
+    " WHERE workspace_id = ?1 AND user_id = ?2 AND revoked_at IS NULL";
+constexpr const char* kInsertToken =
+    "INSERT INTO tokens (id, workspace_id, user_id, role, name, hash, created_at, expires_at,"
+    " revoked_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+#define HERALD_TOKEN_COLUMNS                                                                \
+  "SELECT id, workspace_id, user_id, role, name, hash, created_at, expires_at, revoked_at," \
+  " last_used_at FROM tokens"
+constexpr const char* kGetToken = HERALD_TOKEN_COLUMNS " WHERE id = ?1";
+constexpr const char* kListTokens = HERALD_TOKEN_COLUMNS " WHERE workspace_id = ?1 ORDER BY id";
+// The first revocation's time stays: revoking again changes nothing.
+constexpr const char* kRevokeToken =
+    "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND workspace_id = ?2";
+constexpr const char* kTouchToken = "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1";
+constexpr const char* kUpsertSecret =
+    "INSERT INTO secrets (workspace_id, name, ciphertext, updated_by, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (workspace_id, name) DO UPDATE SET"
+    " ciphertext = excluded.ciphertext, updated_by = excluded.updated_by,"
+    " updated_at = excluded.updated_at";
+#define HERALD_SECRET_COLUMNS \
+  "SELECT workspace_id, name, ciphertext, updated_by, created_at, updated_at FROM secrets"
+constexpr const char* kGetSecret = HERALD_SECRET_COLUMNS " WHERE workspace_id = ?1 AND name = ?2";
+constexpr const char* kListSecrets = HERALD_SECRET_COLUMNS " WHERE workspace_id = ?1 ORDER BY name";
+constexpr const char* kDeleteSecret = "DELETE FROM secrets WHERE workspace_id = ?1 AND name = ?2";
+constexpr const char* kInsertAudit =
+    "INSERT INTO audit_log (workspace_id, actor, action, object_type, object_id, address,"
+    " request_id, details, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id";
 
 constexpr const char* kInsertMigration =
     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)";
 constexpr const char* kCurrentSchemaVersion =
     "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
 
-// list_runs has a statement per combination of filters (bit 0: workflow, 1: state, 2: cursor),
-// built once, so each keeps a plan that uses the matching index. Parameters keep fixed numbers.
-const std::array<std::string, 8>& list_runs_statements() {
-  static const std::array<std::string, 8> statements = [] {
-    std::array<std::string, 8> result;
-    for (int mask = 0; mask < 8; ++mask) {
-      std::string sql = HERALD_RUN_COLUMNS;
-      const char* glue = " WHERE ";
-      if (mask & 1) sql += std::exchange(glue, " AND ") + std::string("workflow_id = ?1");
-      if (mask & 2) sql += std::exchange(glue, " AND ") + std::string("state = ?2");
-      if (mask & 4) sql += std::exchange(glue, " AND ") + std::string("id < ?3");
-      sql += " ORDER BY id DESC LIMIT ?4";
-      result[mask] = std::move(sql);
+// Listings have a statement per combination of their optional filters (a bit each), built
+// once, so each keeps a plan that uses the matching index. Parameters keep fixed numbers: ?1
+// for the first condition, ?2 for the second, and so on, then `tail` (an ORDER BY and LIMIT).
+template <size_t N>
+std::array<std::string, (size_t{1} << N)> filtered_statements(
+    const char* select, const char* fixed, const std::array<const char*, N>& conditions,
+    const char* tail) {
+  std::array<std::string, (size_t{1} << N)> result;
+  for (size_t mask = 0; mask < result.size(); ++mask) {
+    std::string sql = select;
+    const char* glue = " WHERE ";
+    if (fixed != nullptr) {
+      sql += std::exchange(glue, " AND ");
+      sql += fixed;
     }
-    return result;
-  }();
+    for (size_t bit = 0; bit < N; ++bit) {
+      if ((mask & (size_t{1} << bit)) == 0) continue;
+      sql += std::exchange(glue, " AND ");
+      sql += conditions[bit];
+    }
+    sql += tail;
+    result[mask] = std::move(sql);
+  }
+  return result;
+}
+
+// Bits: 0 workspace, 1 workflow, 2 state, 3 cursor.
+const std::array<std::string, 16>& list_runs_statements() {
+  static const auto statements =
+      filtered_statements<4>(HERALD_RUN_COLUMNS, nullptr,
+                             {"workspace_id = ?1", "workflow_id = ?2", "state = ?3", "id < ?4"},
+                             " ORDER BY id DESC LIMIT ?5");
+  return statements;
+}
+
+// Bits: 0 enabled, 1 cursor; the workspace (?1) always.
+const std::array<std::string, 4>& list_deployed_statements() {
+  static const auto statements = filtered_statements<2>(
+      HERALD_DEPLOYED_COLUMNS, "d.workspace_id = ?1", {"d.enabled = ?2", "d.workflow_id > ?3"},
+      " ORDER BY d.workflow_id LIMIT ?4");
+  return statements;
+}
+
+// Bits: 0 action, 1 actor, 2 object id, 3 cursor; the workspace (?1) always.
+const std::array<std::string, 16>& list_audit_statements() {
+  static const auto statements = filtered_statements<4>(
+      "SELECT id, workspace_id, actor, action, object_type, object_id, address, request_id,"
+      " details, at FROM audit_log",
+      "workspace_id = ?1", {"action = ?2", "actor = ?3", "object_id = ?4", "id < ?5"},
+      " ORDER BY id DESC LIMIT ?6");
   return statements;
 }
 
 #undef HERALD_RUN_COLUMNS
 #undef HERALD_TIMER_COLUMNS
 #undef HERALD_VERSION_COLUMNS
+#undef HERALD_EVENT_COLUMNS
+#undef HERALD_DEPLOYED_COLUMNS
+#undef HERALD_MEMBERSHIP_COLUMNS
+#undef HERALD_TOKEN_COLUMNS
+#undef HERALD_SECRET_COLUMNS
 
 constexpr int kMaxIdleReaders = 8;
 constexpr int kBusyTimeoutMs = 5000;
@@ -160,6 +295,7 @@ Result<WorkflowVersion> read_version(const Statement& row) {
   version.file_name = row.column_text(4);
   version.source_hash = row.column_text(5);
   version.created_at = row.column_time(6);
+  version.workspace_id = row.column_text(7);
   return version;
 }
 
@@ -182,6 +318,7 @@ Result<RunRecord> read_run(const Statement& row) {
   if (auto status = read_json_columns(row, {{11, &run.vars}}); !status) {
     return std::move(status).error();
   }
+  run.workspace_id = row.column_text(12);
   return run;
 }
 
@@ -235,6 +372,111 @@ Result<TimerRecord> read_timer(const Statement& row) {
   return timer;
 }
 
+Result<EventRecord> read_event(const Statement& row) {
+  EventRecord event;
+  event.id = row.column_int64(0);
+  event.workspace_id = row.column_text(1);
+  event.name = row.column_text(2);
+  if (auto status = read_json_columns(row, {{3, &event.payload}}); !status) {
+    return std::move(status).error();
+  }
+  event.source = row.column_text(4);
+  event.created_at = row.column_time(5);
+  event.consumed_at = row.column_optional_time(6);
+  return event;
+}
+
+Result<ScheduleMark> read_schedule_mark(const Statement& row) {
+  ScheduleMark mark;
+  mark.workspace_id = row.column_text(0);
+  mark.workflow_id = row.column_text(1);
+  mark.trigger_index = static_cast<int>(row.column_int64(2));
+  mark.last_fire = row.column_time(3);
+  return mark;
+}
+
+Result<DeployedWorkflow> read_deployed(const Statement& row) {
+  DeployedWorkflow deployed;
+  deployed.workspace_id = row.column_text(0);
+  deployed.workflow_id = row.column_text(1);
+  deployed.version_id = row.column_int64(2);
+  deployed.version = static_cast<int>(row.column_int64(3));
+  deployed.enabled = row.column_int64(4) != 0;
+  deployed.updated_by = row.column_text(5);
+  deployed.created_at = row.column_time(6);
+  deployed.updated_at = row.column_time(7);
+  return deployed;
+}
+
+Result<Workspace> read_workspace(const Statement& row) {
+  Workspace workspace;
+  workspace.id = row.column_text(0);
+  workspace.name = row.column_text(1);
+  workspace.created_at = row.column_time(2);
+  return workspace;
+}
+
+Result<User> read_user(const Statement& row) {
+  User user;
+  user.id = row.column_text(0);
+  user.name = row.column_text(1);
+  user.email = row.column_text(2);
+  user.created_at = row.column_time(3);
+  return user;
+}
+
+Result<Membership> read_membership(const Statement& row) {
+  Membership membership;
+  membership.workspace_id = row.column_text(0);
+  membership.user_id = row.column_text(1);
+  membership.role = row.column_text(2);
+  membership.created_at = row.column_time(3);
+  return membership;
+}
+
+Result<TokenRecord> read_token(const Statement& row) {
+  TokenRecord token;
+  token.id = row.column_text(0);
+  token.workspace_id = row.column_text(1);
+  token.user_id = row.column_text(2);
+  token.role = row.column_text(3);
+  token.name = row.column_text(4);
+  token.hash = row.column_text(5);
+  token.created_at = row.column_time(6);
+  token.expires_at = row.column_optional_time(7);
+  token.revoked_at = row.column_optional_time(8);
+  token.last_used_at = row.column_optional_time(9);
+  return token;
+}
+
+Result<SecretRecord> read_secret(const Statement& row) {
+  SecretRecord secret;
+  secret.workspace_id = row.column_text(0);
+  secret.name = row.column_text(1);
+  secret.ciphertext = row.column_text(2);
+  secret.updated_by = row.column_text(3);
+  secret.created_at = row.column_time(4);
+  secret.updated_at = row.column_time(5);
+  return secret;
+}
+
+Result<AuditRecord> read_audit(const Statement& row) {
+  AuditRecord record;
+  record.id = row.column_int64(0);
+  record.workspace_id = row.column_text(1);
+  record.actor = row.column_text(2);
+  record.action = row.column_text(3);
+  record.object_type = row.column_text(4);
+  record.object_id = row.column_text(5);
+  record.address = row.column_text(6);
+  record.request_id = row.column_text(7);
+  if (auto status = read_json_columns(row, {{8, &record.details}}); !status) {
+    return std::move(status).error();
+  }
+  record.at = row.column_time(9);
+  return record;
+}
+
 // Steps a prepared query to its end, turning each row into a record with `read`.
 template <typename Record>
 Result<std::vector<Record>> read_all(Statement& stmt, Result<Record> (*read)(const Statement&),
@@ -248,6 +490,21 @@ Result<std::vector<Record>> read_all(Statement& stmt, Result<Record> (*read)(con
     if (!record) return std::move(record).error();
     records.push_back(std::move(*record));
   }
+}
+
+// Steps a prepared query for one row: the record, or not_found with `missing` as the message.
+template <typename Record>
+Result<Record> read_one(Statement& stmt, Result<Record> (*read)(const Statement&),
+                        std::string_view what, std::string missing) {
+  auto row = stmt.step(what);
+  if (!row) return std::move(row).error();
+  if (!*row) return make_error(ErrorCode::not_found, std::move(missing));
+  return read(stmt);
+}
+
+// Rows the last INSERT, UPDATE or DELETE on `db` touched.
+int changes(Connection& db) {
+  return sqlite3_changes(db.handle());
 }
 
 // --- Commit parts ---
@@ -267,6 +524,7 @@ Status insert_run(Connection& db, const RunRecord& run) {
   stmt->bind(10, run.finished_at);
   stmt->bind(11, run.updated_at);
   stmt->bind_json(12, run.vars);
+  stmt->bind(13, run.workspace_id);
   auto status = stmt->run("inserting a run");
   if (!status && status.error().code == ErrorCode::already_exists) {
     return make_error(ErrorCode::already_exists, "run " + run.id + " already exists");
@@ -371,11 +629,62 @@ Status delete_by(Connection& db, const char* sql, auto key, std::string_view wha
   return stmt->run(what);
 }
 
-// Everything in one Commit, in a fixed order: the run first (so its steps can refer to it),
+Status insert_event(Connection& db, const EventRecord& event) {
+  auto stmt = db.prepare(kInsertEvent);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, event.workspace_id);
+  stmt->bind(2, event.name);
+  stmt->bind_json(3, event.payload);
+  stmt->bind(4, event.source);
+  stmt->bind(5, event.created_at);
+  stmt->bind(6, event.consumed_at);
+  auto status = stmt->run({});
+  if (!status) return with_context(std::move(status), "storing event " + event.name);
+  return status;
+}
+
+Status consume_event(Connection& db, int64_t id, TimePoint now) {
+  {
+    auto stmt = db.prepare(kConsumeEvent);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    stmt->bind(2, now);
+    if (auto status = stmt->run({}); !status) {
+      return with_context(std::move(status), "consuming event " + std::to_string(id));
+    }
+    if (changes(db) == 1) return ok_status();
+  }
+  // Tell "someone else got there first" from "no such event"; both fail the Commit.
+  auto exists = db.prepare(kEventExists);
+  if (!exists) return std::move(exists).error();
+  exists->bind(1, id);
+  auto row = exists->step("looking up event " + std::to_string(id));
+  if (!row) return std::move(row).error();
+  return make_error(ErrorCode::failed_precondition,
+                    "cannot consume event " + std::to_string(id) +
+                        (*row ? ": it is already consumed" : ": no such event"));
+}
+
+Status upsert_schedule_mark(Connection& db, const ScheduleMark& mark) {
+  auto stmt = db.prepare(kUpsertScheduleMark);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, mark.workspace_id);
+  stmt->bind(2, mark.workflow_id);
+  stmt->bind(3, int64_t{mark.trigger_index});
+  stmt->bind(4, mark.last_fire);
+  auto status = stmt->run({});
+  if (!status) {
+    return with_context(std::move(status),
+                        "storing the schedule mark of workflow " + mark.workflow_id);
+  }
+  return status;
+}
+
+// Everything in one Commit, in a fixed order: the runs first (so their steps can refer to them),
 // timer deletions before additions (so "replace this run's timers" works in one Commit).
 Status apply(Connection& db, const Commit& commit) {
-  if (commit.insert_run) {
-    if (auto status = insert_run(db, *commit.insert_run); !status) return status;
+  for (const auto& run : commit.insert_runs) {
+    if (auto status = insert_run(db, run); !status) return status;
   }
   if (commit.update_run) {
     if (auto status = update_run(db, *commit.update_run); !status) return status;
@@ -396,6 +705,18 @@ Status apply(Connection& db, const Commit& commit) {
   }
   for (const auto& timer : commit.add_timers) {
     if (auto status = insert_timer(db, timer); !status) return status;
+  }
+  for (const auto& event : commit.add_events) {
+    if (auto status = insert_event(db, event); !status) return status;
+  }
+  if (!commit.consume_events.empty()) {
+    const TimePoint now = now_millis();
+    for (int64_t id : commit.consume_events) {
+      if (auto status = consume_event(db, id, now); !status) return status;
+    }
+  }
+  for (const auto& mark : commit.schedule_marks) {
+    if (auto status = upsert_schedule_mark(db, mark); !status) return status;
   }
   return ok_status();
 }
@@ -425,6 +746,65 @@ Result<T> in_transaction(Connection& db, F&& body) {
   }
   if (!result->ok()) db.rollback();
   return std::move(*result);
+}
+
+// The version of a workflow with this source: the stored one, or a new one numbered max+1 in
+// its (workspace, workflow). Runs inside the caller's write transaction.
+Result<WorkflowVersion> put_version(Connection& db, std::string_view workspace_id,
+                                    std::string_view workflow_id, std::string_view source,
+                                    std::string_view file_name, const std::string& hash) {
+  {
+    auto find = db.prepare(kFindVersionByHash);
+    if (!find) return std::move(find).error();
+    find->bind(1, workspace_id);
+    find->bind(2, workflow_id);
+    find->bind(3, hash);
+    auto row = find->step("looking up workflow " + std::string(workflow_id));
+    if (!row) return std::move(row).error();
+    if (*row) return read_version(*find);
+  }
+  WorkflowVersion version;
+  version.workspace_id = workspace_id;
+  version.workflow_id = workflow_id;
+  version.source = source;
+  version.file_name = file_name;
+  version.source_hash = hash;
+  version.created_at = now_millis();
+  {
+    auto next = db.prepare(kNextVersion);
+    if (!next) return std::move(next).error();
+    next->bind(1, workspace_id);
+    next->bind(2, workflow_id);
+    auto row = next->step("numbering workflow " + version.workflow_id);
+    if (!row) return std::move(row).error();
+    version.version = static_cast<int>(next->column_int64(0));
+  }
+  auto insert = db.prepare(kInsertVersion);
+  if (!insert) return std::move(insert).error();
+  insert->bind(1, workspace_id);
+  insert->bind(2, workflow_id);
+  insert->bind(3, int64_t{version.version});
+  insert->bind(4, source);
+  insert->bind(5, file_name);
+  insert->bind(6, hash);
+  insert->bind(7, version.created_at);
+  auto row = insert->step("storing workflow " + version.workflow_id);
+  if (!row) return std::move(row).error();
+  version.id = insert->column_int64(0);
+  // Step past the RETURNING row so the insert is complete before COMMIT.
+  if (auto done = insert->step("storing workflow " + version.workflow_id); !done) {
+    return std::move(done).error();
+  }
+  return version;
+}
+
+// Whether a row exists for a one-parameter "SELECT 1 ... WHERE key = ?1" statement.
+Result<bool> row_exists(Connection& db, const char* sql, std::string_view key,
+                        std::string_view what) {
+  auto stmt = db.prepare(sql);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, key);
+  return stmt->step(what);
 }
 
 Status configure_writer(Connection& db, const std::string& path, bool in_memory) {
@@ -500,6 +880,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
 Status SqliteStore::migrate() {
   std::lock_guard lock(write_mutex_);
   Connection& db = *writer_;
+  // Rebuilding a table that others refer to (migration 3) needs foreign keys off, which SQLite
+  // only lets us switch outside a transaction; foreign_key_check below stands in for them, so a
+  // migration still cannot leave a dangling reference behind.
+  if (auto status = db.exec("PRAGMA foreign_keys = OFF", "migrating " + path_); !status) {
+    return status;
+  }
   auto result = in_transaction<bool>(db, [&]() -> Result<bool> {
     auto has_table = db.query_text(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
@@ -532,6 +918,7 @@ Status SqliteStore::migrate() {
                             ", newer than this Herald knows (" + std::to_string(latest) +
                             "); run a newer Herald, or use another store");
     }
+    bool applied = false;
     for (const auto& migration : sqlite::migrations()) {
       if (migration.version <= current) continue;
       const std::string what = "applying migration " + std::to_string(migration.version) + " (" +
@@ -543,59 +930,39 @@ Status SqliteStore::migrate() {
       insert->bind(2, std::string_view(migration.name));
       insert->bind(3, Clock::now());
       if (auto status = insert->run(what); !status) return std::move(status).error();
+      applied = true;
+    }
+    if (applied) {
+      auto broken = db.query_text("PRAGMA foreign_key_check", "checking the migrated schema");
+      if (!broken) return std::move(broken).error();
+      if (*broken) {
+        return make_error(ErrorCode::failed_precondition, "cannot migrate the store " + path_ +
+                                                              ": rows of table " + **broken +
+                                                              " refer to rows that do not exist");
+      }
     }
     return true;
   });
+  // Back on whatever happened: every commit relies on them.
+  auto restored = db.exec("PRAGMA foreign_keys = ON", "migrating " + path_);
   if (!result) return std::move(result).error();
-  return ok_status();
+  return restored;
 }
 
-Result<WorkflowVersion> SqliteStore::put_workflow_version(std::string_view workflow_id,
+template <typename T, typename F>
+Result<T> SqliteStore::with_writer(F&& body) {
+  std::lock_guard lock(write_mutex_);
+  Connection& db = *writer_;
+  return in_transaction<T>(db, [&]() -> Result<T> { return body(db); });
+}
+
+Result<WorkflowVersion> SqliteStore::put_workflow_version(std::string_view workspace_id,
+                                                          std::string_view workflow_id,
                                                           std::string_view source,
                                                           std::string_view file_name) {
   const std::string hash = sha256_hex(source);
-  std::lock_guard lock(write_mutex_);
-  Connection& db = *writer_;
-  return in_transaction<WorkflowVersion>(db, [&]() -> Result<WorkflowVersion> {
-    {
-      auto find = db.prepare(kFindVersionByHash);
-      if (!find) return std::move(find).error();
-      find->bind(1, workflow_id);
-      find->bind(2, hash);
-      auto row = find->step("looking up workflow " + std::string(workflow_id));
-      if (!row) return std::move(row).error();
-      if (*row) return read_version(*find);
-    }
-    WorkflowVersion version;
-    version.workflow_id = workflow_id;
-    version.source = source;
-    version.file_name = file_name;
-    version.source_hash = hash;
-    version.created_at = now_millis();
-    {
-      auto next = db.prepare(kNextVersion);
-      if (!next) return std::move(next).error();
-      next->bind(1, workflow_id);
-      auto row = next->step("numbering workflow " + version.workflow_id);
-      if (!row) return std::move(row).error();
-      version.version = static_cast<int>(next->column_int64(0));
-    }
-    auto insert = db.prepare(kInsertVersion);
-    if (!insert) return std::move(insert).error();
-    insert->bind(1, workflow_id);
-    insert->bind(2, int64_t{version.version});
-    insert->bind(3, source);
-    insert->bind(4, file_name);
-    insert->bind(5, hash);
-    insert->bind(6, version.created_at);
-    auto row = insert->step("storing workflow " + version.workflow_id);
-    if (!row) return std::move(row).error();
-    version.id = insert->column_int64(0);
-    // Step past the RETURNING row so the insert is complete before COMMIT.
-    if (auto done = insert->step("storing workflow " + version.workflow_id); !done) {
-      return std::move(done).error();
-    }
-    return version;
+  return with_writer<WorkflowVersion>([&](Connection& db) {
+    return put_version(db, workspace_id, workflow_id, source, file_name, hash);
   });
 }
 
@@ -827,17 +1194,33 @@ Result<RunRecord> SqliteStore::get_run(std::string_view run_id) {
 }
 
 Result<std::vector<RunRecord>> SqliteStore::list_runs(const RunFilter& filter) {
-  const int mask =
-      (filter.workflow_id ? 1 : 0) | (filter.state ? 2 : 0) | (filter.before_id ? 4 : 0);
+  const int mask = (filter.workspace_id ? 1 : 0) | (filter.workflow_id ? 2 : 0) |
+                   (filter.state ? 4 : 0) | (filter.before_id ? 8 : 0);
   const int64_t limit = std::clamp(filter.limit, 1, 1000);
   return with_reader([&](Connection& db) -> Result<std::vector<RunRecord>> {
     auto stmt = db.prepare(list_runs_statements()[mask].c_str());
     if (!stmt) return std::move(stmt).error();
-    if (filter.workflow_id) stmt->bind(1, *filter.workflow_id);
-    if (filter.state) stmt->bind(2, to_string(*filter.state));
-    if (filter.before_id) stmt->bind(3, *filter.before_id);
-    stmt->bind(4, limit);
+    if (filter.workspace_id) stmt->bind(1, *filter.workspace_id);
+    if (filter.workflow_id) stmt->bind(2, *filter.workflow_id);
+    if (filter.state) stmt->bind(3, to_string(*filter.state));
+    if (filter.before_id) stmt->bind(4, *filter.before_id);
+    stmt->bind(5, limit);
     return read_all<RunRecord>(*stmt, read_run, "listing runs");
+  });
+}
+
+Result<int64_t> SqliteStore::count_runs(const RunFilter& filter) {
+  return with_reader([&](Connection& db) -> Result<int64_t> {
+    auto stmt = db.prepare(
+        "SELECT count(*) FROM runs WHERE (?1 IS NULL OR workspace_id = ?1) AND "
+        "(?2 IS NULL OR workflow_id = ?2) AND (?3 IS NULL OR state = ?3)");
+    if (!stmt) return std::move(stmt).error();
+    if (filter.workspace_id) stmt->bind(1, *filter.workspace_id); else stmt->bind_null(1);
+    if (filter.workflow_id) stmt->bind(2, *filter.workflow_id); else stmt->bind_null(2);
+    if (filter.state) stmt->bind(3, to_string(*filter.state)); else stmt->bind_null(3);
+    auto row = stmt->step("counting runs");
+    if (!row) return std::move(row).error();
+    return *row ? stmt->column_int64(0) : int64_t{0};
   });
 }
 
@@ -904,6 +1287,510 @@ Result<std::vector<TimerRecord>> SqliteStore::timers_of_run(std::string_view run
     stmt->bind(1, run_id);
     return read_all<TimerRecord>(*stmt, read_timer,
                                  "reading the timers of run " + std::string(run_id));
+  });
+}
+
+// --- Events and schedules ---
+
+Result<std::vector<EventRecord>> SqliteStore::pending_events(int limit) {
+  if (limit <= 0) return std::vector<EventRecord>{};
+  return with_reader([&](Connection& db) -> Result<std::vector<EventRecord>> {
+    auto stmt = db.prepare(kPendingEvents);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, int64_t{limit});
+    return read_all<EventRecord>(*stmt, read_event, "reading pending events");
+  });
+}
+
+Result<std::vector<ScheduleMark>> SqliteStore::schedule_marks() {
+  return with_reader([&](Connection& db) -> Result<std::vector<ScheduleMark>> {
+    auto stmt = db.prepare(kListScheduleMarks);
+    if (!stmt) return std::move(stmt).error();
+    return read_all<ScheduleMark>(*stmt, read_schedule_mark, "reading schedule marks");
+  });
+}
+
+// --- Deployments ---
+
+namespace {
+
+std::string deployment_name(std::string_view workspace_id, std::string_view workflow_id) {
+  return "workflow " + std::string(workflow_id) + " in workspace " + std::string(workspace_id);
+}
+
+Error not_deployed(std::string_view workspace_id, std::string_view workflow_id) {
+  return make_error(ErrorCode::not_found,
+                    deployment_name(workspace_id, workflow_id) + " is not deployed");
+}
+
+Result<DeployedWorkflow> get_deployed_on(Connection& db, std::string_view workspace_id,
+                                         std::string_view workflow_id) {
+  auto stmt = db.prepare(kGetDeployed);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, workspace_id);
+  stmt->bind(2, workflow_id);
+  auto row = stmt->step("reading " + deployment_name(workspace_id, workflow_id));
+  if (!row) return std::move(row).error();
+  if (!*row) return not_deployed(workspace_id, workflow_id);
+  return read_deployed(*stmt);
+}
+
+}  // namespace
+
+Result<DeployResult> SqliteStore::deploy_workflow(std::string_view workspace_id,
+                                                  std::string_view workflow_id,
+                                                  std::string_view source,
+                                                  std::string_view file_name,
+                                                  std::string_view actor) {
+  const std::string hash = sha256_hex(source);
+  return with_writer<DeployResult>([&](Connection& db) -> Result<DeployResult> {
+    DeployResult result;
+    auto version = put_version(db, workspace_id, workflow_id, source, file_name, hash);
+    if (!version) return std::move(version).error();
+    result.version = std::move(*version);
+    auto current = get_deployed_on(db, workspace_id, workflow_id);
+    if (!current && current.error().code != ErrorCode::not_found) {
+      return std::move(current).error();
+    }
+    const TimePoint now = now_millis();
+    if (current && current->version_id == result.version.id) {
+      result.workflow = std::move(*current);
+      result.new_version = false;
+      return result;
+    }
+    auto stmt = db.prepare(current ? kUpdateDeployedVersion : kInsertDeployed);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, workflow_id);
+    stmt->bind(3, result.version.id);
+    stmt->bind(4, actor);
+    stmt->bind(5, now);
+    if (auto status = stmt->run({}); !status) {
+      return with_context(std::move(status),
+                          "deploying " + deployment_name(workspace_id, workflow_id))
+          .error();
+    }
+    if (current) {
+      result.workflow = std::move(*current);
+    } else {
+      result.workflow.workspace_id = workspace_id;
+      result.workflow.workflow_id = workflow_id;
+      result.workflow.enabled = true;
+      result.workflow.created_at = now;
+    }
+    result.workflow.version_id = result.version.id;
+    result.workflow.version = result.version.version;
+    result.workflow.updated_by = actor;
+    result.workflow.updated_at = now;
+    result.new_version = true;
+    return result;
+  });
+}
+
+Result<DeployedWorkflow> SqliteStore::get_deployed(std::string_view workspace_id,
+                                                   std::string_view workflow_id) {
+  return with_reader([&](Connection& db) -> Result<DeployedWorkflow> {
+    return get_deployed_on(db, workspace_id, workflow_id);
+  });
+}
+
+Result<std::vector<DeployedWorkflow>> SqliteStore::list_deployed(const WorkflowFilter& filter) {
+  const int mask = (filter.enabled ? 1 : 0) | (filter.after_id ? 2 : 0);
+  const int64_t limit = std::clamp(filter.limit, 1, 1000);
+  return with_reader([&](Connection& db) -> Result<std::vector<DeployedWorkflow>> {
+    auto stmt = db.prepare(list_deployed_statements()[mask].c_str());
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, filter.workspace_id);
+    if (filter.enabled) stmt->bind(2, int64_t{*filter.enabled ? 1 : 0});
+    if (filter.after_id) stmt->bind(3, *filter.after_id);
+    stmt->bind(4, limit);
+    return read_all<DeployedWorkflow>(*stmt, read_deployed, "listing deployed workflows");
+  });
+}
+
+Result<std::vector<DeployedWorkflow>> SqliteStore::all_enabled_deployed() {
+  return with_reader([&](Connection& db) -> Result<std::vector<DeployedWorkflow>> {
+    auto stmt = db.prepare(kAllEnabledDeployed);
+    if (!stmt) return std::move(stmt).error();
+    return read_all<DeployedWorkflow>(*stmt, read_deployed, "listing enabled workflows");
+  });
+}
+
+Status SqliteStore::set_workflow_enabled(std::string_view workspace_id,
+                                         std::string_view workflow_id, bool enabled,
+                                         std::string_view actor) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kSetDeployedEnabled);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, workflow_id);
+    stmt->bind(3, int64_t{enabled ? 1 : 0});
+    stmt->bind(4, actor);
+    stmt->bind(5, now_millis());
+    if (auto status = stmt->run({}); !status) {
+      return with_context(std::move(status), (enabled ? "enabling " : "disabling ") +
+                                                 deployment_name(workspace_id, workflow_id));
+    }
+    if (changes(db) == 0) return not_deployed(workspace_id, workflow_id);
+    return ok_status();
+  });
+}
+
+Status SqliteStore::delete_deployed(std::string_view workspace_id, std::string_view workflow_id) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    {
+      auto stmt = db.prepare(kDeleteDeployed);
+      if (!stmt) return std::move(stmt).error();
+      stmt->bind(1, workspace_id);
+      stmt->bind(2, workflow_id);
+      if (auto status = stmt->run({}); !status) {
+        return with_context(std::move(status),
+                            "deleting " + deployment_name(workspace_id, workflow_id));
+      }
+      if (changes(db) == 0) return not_deployed(workspace_id, workflow_id);
+    }
+    auto marks = db.prepare(kDeleteScheduleMarksOf);
+    if (!marks) return std::move(marks).error();
+    marks->bind(1, workspace_id);
+    marks->bind(2, workflow_id);
+    return marks->run("deleting the schedule marks of a deleted workflow");
+  });
+}
+
+Result<std::vector<WorkflowVersion>> SqliteStore::list_workflow_versions(
+    std::string_view workspace_id, std::string_view workflow_id) {
+  return with_reader([&](Connection& db) -> Result<std::vector<WorkflowVersion>> {
+    auto stmt = db.prepare(kListVersions);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, workflow_id);
+    return read_all<WorkflowVersion>(*stmt, read_version, "listing workflow versions");
+  });
+}
+
+// --- Workspaces and users ---
+
+Status SqliteStore::create_workspace(const Workspace& workspace) {
+  if (auto status = check_slug("workspace id", workspace.id); !status) return status;
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kInsertWorkspace);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace.id);
+    stmt->bind(2, workspace.name);
+    stmt->bind(3, workspace.created_at);
+    auto status = stmt->run({});
+    if (!status && status.error().code == ErrorCode::already_exists) {
+      return make_error(ErrorCode::already_exists, "workspace " + workspace.id + " already exists");
+    }
+    if (!status) return with_context(std::move(status), "creating workspace " + workspace.id);
+    return status;
+  });
+}
+
+Result<Workspace> SqliteStore::get_workspace(std::string_view id) {
+  return with_reader([&](Connection& db) -> Result<Workspace> {
+    auto stmt = db.prepare(kGetWorkspace);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    return read_one<Workspace>(*stmt, read_workspace, "reading a workspace",
+                               "no workspace " + std::string(id));
+  });
+}
+
+Result<std::vector<Workspace>> SqliteStore::list_workspaces() {
+  return with_reader([&](Connection& db) -> Result<std::vector<Workspace>> {
+    auto stmt = db.prepare(kListWorkspaces);
+    if (!stmt) return std::move(stmt).error();
+    return read_all<Workspace>(*stmt, read_workspace, "listing workspaces");
+  });
+}
+
+Status SqliteStore::create_user(const User& user) {
+  if (auto status = check_slug("user id", user.id); !status) return status;
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kInsertUser);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, user.id);
+    stmt->bind(2, user.name);
+    stmt->bind(3, user.email);
+    stmt->bind(4, user.created_at);
+    auto status = stmt->run({});
+    if (!status && status.error().code == ErrorCode::already_exists) {
+      return make_error(ErrorCode::already_exists, "user " + user.id + " already exists");
+    }
+    if (!status) return with_context(std::move(status), "creating user " + user.id);
+    return status;
+  });
+}
+
+Result<User> SqliteStore::get_user(std::string_view id) {
+  return with_reader([&](Connection& db) -> Result<User> {
+    auto stmt = db.prepare(kGetUser);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    return read_one<User>(*stmt, read_user, "reading a user", "no user " + std::string(id));
+  });
+}
+
+// --- Memberships and tokens ---
+
+namespace {
+
+// not_found naming whichever of the two is missing; run in the write transaction that then
+// refers to them.
+Status check_member_exists(Connection& db, std::string_view workspace_id,
+                           std::string_view user_id) {
+  auto workspace = row_exists(db, kGetWorkspace, workspace_id, "looking up a workspace");
+  if (!workspace) return std::move(workspace).error();
+  if (!*workspace) {
+    return make_error(ErrorCode::not_found, "no workspace " + std::string(workspace_id));
+  }
+  auto user = row_exists(db, kUserExists, user_id, "looking up a user");
+  if (!user) return std::move(user).error();
+  if (!*user) return make_error(ErrorCode::not_found, "no user " + std::string(user_id));
+  return ok_status();
+}
+
+}  // namespace
+
+Status SqliteStore::put_membership(const Membership& membership) {
+  if (auto status = check_slug("workspace id", membership.workspace_id); !status) return status;
+  if (auto status = check_slug("user id", membership.user_id); !status) return status;
+  if (auto status = check_role(membership.role); !status) return status;
+  return with_writer<void>([&](Connection& db) -> Status {
+    if (auto status = check_member_exists(db, membership.workspace_id, membership.user_id);
+        !status) {
+      return status;
+    }
+    auto stmt = db.prepare(kUpsertMembership);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, membership.workspace_id);
+    stmt->bind(2, membership.user_id);
+    stmt->bind(3, membership.role);
+    stmt->bind(4, membership.created_at);
+    auto status = stmt->run({});
+    if (!status) {
+      return with_context(std::move(status), "adding user " + membership.user_id +
+                                                 " to workspace " + membership.workspace_id);
+    }
+    return status;
+  });
+}
+
+Result<Membership> SqliteStore::get_membership(std::string_view workspace_id,
+                                               std::string_view user_id) {
+  return with_reader([&](Connection& db) -> Result<Membership> {
+    auto stmt = db.prepare(kGetMembership);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, user_id);
+    return read_one<Membership>(*stmt, read_membership, "reading a membership",
+                                "user " + std::string(user_id) + " is not a member of workspace " +
+                                    std::string(workspace_id));
+  });
+}
+
+Result<std::vector<Membership>> SqliteStore::list_memberships(std::string_view workspace_id) {
+  return with_reader([&](Connection& db) -> Result<std::vector<Membership>> {
+    auto stmt = db.prepare(kListMemberships);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    return read_all<Membership>(*stmt, read_membership, "listing memberships");
+  });
+}
+
+Status SqliteStore::delete_membership(std::string_view workspace_id, std::string_view user_id) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    {
+      auto stmt = db.prepare(kDeleteMembership);
+      if (!stmt) return std::move(stmt).error();
+      stmt->bind(1, workspace_id);
+      stmt->bind(2, user_id);
+      if (auto status = stmt->run("removing a membership"); !status) return status;
+      if (changes(db) == 0) {
+        return make_error(ErrorCode::not_found, "user " + std::string(user_id) +
+                                                    " is not a member of workspace " +
+                                                    std::string(workspace_id));
+      }
+    }
+    // In the same transaction: a removed member's tokens stop working at the same moment.
+    auto revoke = db.prepare(kRevokeTokensOfMember);
+    if (!revoke) return std::move(revoke).error();
+    revoke->bind(1, workspace_id);
+    revoke->bind(2, user_id);
+    revoke->bind(3, now_millis());
+    return revoke->run("revoking the tokens of a removed member");
+  });
+}
+
+Status SqliteStore::create_token(const TokenRecord& token) {
+  if (auto status = check_slug("workspace id", token.workspace_id); !status) return status;
+  if (auto status = check_slug("user id", token.user_id); !status) return status;
+  if (auto status = check_role(token.role); !status) return status;
+  return with_writer<void>([&](Connection& db) -> Status {
+    if (auto status = check_member_exists(db, token.workspace_id, token.user_id); !status) {
+      return status;
+    }
+    auto stmt = db.prepare(kInsertToken);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, token.id);
+    stmt->bind(2, token.workspace_id);
+    stmt->bind(3, token.user_id);
+    stmt->bind(4, token.role);
+    stmt->bind(5, token.name);
+    stmt->bind(6, token.hash);
+    stmt->bind(7, token.created_at);
+    stmt->bind(8, token.expires_at);
+    stmt->bind(9, token.revoked_at);
+    stmt->bind(10, token.last_used_at);
+    auto status = stmt->run({});
+    if (!status && status.error().code == ErrorCode::already_exists) {
+      return make_error(ErrorCode::already_exists, "token " + token.id + " already exists");
+    }
+    if (!status) return with_context(std::move(status), "creating token " + token.id);
+    return status;
+  });
+}
+
+Result<TokenRecord> SqliteStore::get_token(std::string_view id) {
+  return with_reader([&](Connection& db) -> Result<TokenRecord> {
+    auto stmt = db.prepare(kGetToken);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    return read_one<TokenRecord>(*stmt, read_token, "reading a token",
+                                 "no token " + std::string(id));
+  });
+}
+
+Result<std::vector<TokenRecord>> SqliteStore::list_tokens(std::string_view workspace_id) {
+  return with_reader([&](Connection& db) -> Result<std::vector<TokenRecord>> {
+    auto stmt = db.prepare(kListTokens);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    return read_all<TokenRecord>(*stmt, read_token, "listing tokens");
+  });
+}
+
+Status SqliteStore::revoke_token(std::string_view workspace_id, std::string_view id) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kRevokeToken);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    stmt->bind(2, workspace_id);
+    stmt->bind(3, now_millis());
+    if (auto status = stmt->run("revoking a token"); !status) return status;
+    if (changes(db) == 0) {
+      return make_error(ErrorCode::not_found, "no token " + std::string(id) + " in workspace " +
+                                                  std::string(workspace_id));
+    }
+    return ok_status();
+  });
+}
+
+Status SqliteStore::touch_token(std::string_view id, TimePoint used_at) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kTouchToken);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    stmt->bind(2, used_at);
+    if (auto status = stmt->run("recording the use of a token"); !status) return status;
+    if (changes(db) == 0) return make_error(ErrorCode::not_found, "no token " + std::string(id));
+    return ok_status();
+  });
+}
+
+// --- Secrets ---
+
+Status SqliteStore::put_secret(const SecretRecord& secret) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kUpsertSecret);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, secret.workspace_id);
+    stmt->bind(2, secret.name);
+    stmt->bind(3, secret.ciphertext);
+    stmt->bind(4, secret.updated_by);
+    stmt->bind(5, secret.created_at);
+    stmt->bind(6, secret.updated_at);
+    return stmt->run("storing a secret");
+  });
+}
+
+Result<SecretRecord> SqliteStore::get_secret(std::string_view workspace_id, std::string_view name) {
+  return with_reader([&](Connection& db) -> Result<SecretRecord> {
+    auto stmt = db.prepare(kGetSecret);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, name);
+    return read_one<SecretRecord>(
+        *stmt, read_secret, "reading a secret",
+        "no secret " + std::string(name) + " in workspace " + std::string(workspace_id));
+  });
+}
+
+Result<std::vector<SecretRecord>> SqliteStore::list_secrets(std::string_view workspace_id) {
+  return with_reader([&](Connection& db) -> Result<std::vector<SecretRecord>> {
+    auto stmt = db.prepare(kListSecrets);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    return read_all<SecretRecord>(*stmt, read_secret, "listing secrets");
+  });
+}
+
+Status SqliteStore::delete_secret(std::string_view workspace_id, std::string_view name) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kDeleteSecret);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, name);
+    if (auto status = stmt->run("deleting a secret"); !status) return status;
+    if (changes(db) == 0) {
+      return make_error(ErrorCode::not_found, "no secret " + std::string(name) + " in workspace " +
+                                                  std::string(workspace_id));
+    }
+    return ok_status();
+  });
+}
+
+// --- Audit ---
+
+Result<int64_t> SqliteStore::append_audit(const AuditRecord& record) {
+  return with_writer<int64_t>([&](Connection& db) -> Result<int64_t> {
+    auto stmt = db.prepare(kInsertAudit);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, record.workspace_id);
+    stmt->bind(2, record.actor);
+    stmt->bind(3, record.action);
+    stmt->bind(4, record.object_type);
+    stmt->bind(5, record.object_id);
+    stmt->bind(6, record.address);
+    stmt->bind(7, record.request_id);
+    stmt->bind_json(8, record.details);
+    stmt->bind(9, record.at);
+    auto row = stmt->step("appending to the audit log");
+    if (!row) return std::move(row).error();
+    const int64_t id = stmt->column_int64(0);
+    // Step past the RETURNING row so the insert is complete before COMMIT.
+    if (auto done = stmt->step("appending to the audit log"); !done) {
+      return std::move(done).error();
+    }
+    return id;
+  });
+}
+
+Result<std::vector<AuditRecord>> SqliteStore::list_audit(const AuditFilter& filter) {
+  const int mask = (filter.action ? 1 : 0) | (filter.actor ? 2 : 0) | (filter.object_id ? 4 : 0) |
+                   (filter.before_id ? 8 : 0);
+  const int64_t limit = std::clamp(filter.limit, 1, 1000);
+  return with_reader([&](Connection& db) -> Result<std::vector<AuditRecord>> {
+    auto stmt = db.prepare(list_audit_statements()[mask].c_str());
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, filter.workspace_id);
+    if (filter.action) stmt->bind(2, *filter.action);
+    if (filter.actor) stmt->bind(3, *filter.actor);
+    if (filter.object_id) stmt->bind(4, *filter.object_id);
+    if (filter.before_id) stmt->bind(5, *filter.before_id);
+    stmt->bind(6, limit);
+    return read_all<AuditRecord>(*stmt, read_audit, "reading the audit log");
   });
 }
 

@@ -34,19 +34,61 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   Status migrate() override;
-  Result<WorkflowVersion> put_workflow_version(std::string_view workflow_id,
+  Result<WorkflowVersion> put_workflow_version(std::string_view workspace_id,
+                                               std::string_view workflow_id,
                                                std::string_view source,
                                                std::string_view file_name) override;
   Result<WorkflowVersion> get_workflow_version(int64_t id) override;
   Status commit(const Commit& commit) override;
   Result<RunRecord> get_run(std::string_view run_id) override;
   Result<std::vector<RunRecord>> list_runs(const RunFilter& filter) override;
+  Result<int64_t> count_runs(const RunFilter& filter) override;
   Result<std::vector<std::string>> unfinished_run_ids() override;
   Result<std::vector<StepRecord>> get_steps(std::string_view run_id) override;
   Result<std::vector<AttemptRecord>> get_attempts(std::string_view run_id) override;
   Result<std::vector<TimerRecord>> due_timers(TimePoint now, int limit) override;
   Result<std::optional<TimePoint>> next_timer_due() override;
   Result<std::vector<TimerRecord>> timers_of_run(std::string_view run_id) override;
+
+  Result<std::vector<EventRecord>> pending_events(int limit) override;
+  Result<std::vector<ScheduleMark>> schedule_marks() override;
+
+  Result<DeployResult> deploy_workflow(std::string_view workspace_id, std::string_view workflow_id,
+                                       std::string_view source, std::string_view file_name,
+                                       std::string_view actor) override;
+  Result<DeployedWorkflow> get_deployed(std::string_view workspace_id,
+                                        std::string_view workflow_id) override;
+  Result<std::vector<DeployedWorkflow>> list_deployed(const WorkflowFilter& filter) override;
+  Result<std::vector<DeployedWorkflow>> all_enabled_deployed() override;
+  Status set_workflow_enabled(std::string_view workspace_id, std::string_view workflow_id,
+                              bool enabled, std::string_view actor) override;
+  Status delete_deployed(std::string_view workspace_id, std::string_view workflow_id) override;
+  Result<std::vector<WorkflowVersion>> list_workflow_versions(
+      std::string_view workspace_id, std::string_view workflow_id) override;
+
+  Status create_workspace(const Workspace& workspace) override;
+  Result<Workspace> get_workspace(std::string_view id) override;
+  Result<std::vector<Workspace>> list_workspaces() override;
+  Status create_user(const User& user) override;
+  Result<User> get_user(std::string_view id) override;
+  Status put_membership(const Membership& membership) override;
+  Result<Membership> get_membership(std::string_view workspace_id,
+                                    std::string_view user_id) override;
+  Result<std::vector<Membership>> list_memberships(std::string_view workspace_id) override;
+  Status delete_membership(std::string_view workspace_id, std::string_view user_id) override;
+  Status create_token(const TokenRecord& token) override;
+  Result<TokenRecord> get_token(std::string_view id) override;
+  Result<std::vector<TokenRecord>> list_tokens(std::string_view workspace_id) override;
+  Status revoke_token(std::string_view workspace_id, std::string_view id) override;
+  Status touch_token(std::string_view id, TimePoint used_at) override;
+
+  Status put_secret(const SecretRecord& secret) override;
+  Result<SecretRecord> get_secret(std::string_view workspace_id, std::string_view name) override;
+  Result<std::vector<SecretRecord>> list_secrets(std::string_view workspace_id) override;
+  Status delete_secret(std::string_view workspace_id, std::string_view name) override;
+
+  Result<int64_t> append_audit(const AuditRecord& record) override;
+  Result<std::vector<AuditRecord>> list_audit(const AuditFilter& filter) override;
 
   // The highest migration this build knows; a database with a higher one is refused.
   static int latest_schema_version();
@@ -66,6 +108,11 @@ class SqliteStore final : public Store {
   void run_checkpointer(std::unique_ptr<sqlite::Connection> connection);
   static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
 
+  // Runs `body(writer)` in one write transaction (BEGIN IMMEDIATE ... COMMIT) under the writer
+  // lock: the writes outside commit() (versions, deployments, tenancy, secrets, audit).
+  template <typename T, typename F>
+  Result<T> with_writer(F&& body);
+
   // Runs `read` on a reader connection (or on the writer, under its lock, for :memory:).
   template <typename F>
   auto with_reader(F&& read) -> decltype(read(std::declval<sqlite::Connection&>()));
@@ -75,7 +122,7 @@ class SqliteStore final : public Store {
   const std::string path_;
   const bool in_memory_;
 
-  // Guards the writer connection: the commit leader, put_workflow_version and migrate take it.
+  // Guards the writer connection: the commit leader, with_writer and migrate take it.
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Connection> writer_;
 

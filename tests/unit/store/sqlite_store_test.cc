@@ -1,6 +1,6 @@
 // The SQLite store: it joins the conformance suite (as a file in a temporary folder and as an
 // in-memory database), and here are the things only SQLite has: store URLs, files that are not
-// stores, schema versions, journal mode.
+// stores, schema versions and upgrades between them, journal mode.
 #include "engine/store/sqlite/sqlite_store.h"
 
 #include <sqlite3.h>
@@ -10,6 +10,8 @@
 #include <iterator>
 #include <thread>
 
+#include "engine/store/sqlite/connection.h"
+#include "engine/store/sqlite/migrations.h"
 #include "tests/unit/store/store_conformance.h"
 
 namespace herald::store::testing {
@@ -96,7 +98,7 @@ TEST(SqliteStoreUrl, AcceptsSqliteUrlsAndPlainPaths) {
   }
   auto memory = open_store("sqlite::memory:");
   ASSERT_TRUE(memory.ok()) << memory.error().message;
-  EXPECT_TRUE((*memory)->put_workflow_version("wf", "x", "x.yaml").ok());
+  EXPECT_TRUE((*memory)->put_workflow_version("", "wf", "x", "x.yaml").ok());
 }
 
 TEST(SqliteStoreUrl, RelativePathsWork) {
@@ -246,14 +248,14 @@ TEST(SqliteStoreFile, WritesAreVisibleToAnotherConnectionAtOnce) {
   auto path = dir.path() / "herald.db";
   auto store = open_store(path.string());
   ASSERT_TRUE(store.ok());
-  auto version = (*store)->put_workflow_version("wf", "x", "x.yaml");
+  auto version = (*store)->put_workflow_version("", "wf", "x", "x.yaml");
   ASSERT_TRUE(version.ok());
   RunRecord run;
   run.id = "run-1";
   run.workflow_id = "wf";
   run.workflow_version_id = version->id;
   Commit commit;
-  commit.insert_run = run;
+  commit.insert_runs = {run};
   ASSERT_TRUE((*store)->commit(commit).ok());
   EXPECT_EQ(sql_value(path, "SELECT state FROM runs WHERE id = 'run-1'"), "queued");
 }
@@ -266,7 +268,7 @@ TEST(SqliteStoreFile, CheckpointsKeepTheWalBoundedAndLoseNothing) {
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   Store& store = **opened;
   const auto initial_size = fs::file_size(path);
-  auto version = store.put_workflow_version("wf", "x", "x.yaml");
+  auto version = store.put_workflow_version("", "wf", "x", "x.yaml");
   ASSERT_TRUE(version.ok());
 
   // Some 6,000 commits of three pages each: about 70 MB of WAL if nothing were checkpointed.
@@ -279,7 +281,7 @@ TEST(SqliteStoreFile, CheckpointsKeepTheWalBoundedAndLoseNothing) {
     run.workflow_id = "wf";
     run.workflow_version_id = version->id;
     Commit insert;
-    insert.insert_run = run;
+    insert.insert_runs = {run};
     ASSERT_TRUE(store.commit(insert).ok());
     for (int s = 0; s < kSteps; ++s) {
       Commit commit;
@@ -316,6 +318,200 @@ TEST(SqliteStoreFile, CheckpointsKeepTheWalBoundedAndLoseNothing) {
     ASSERT_TRUE(steps.ok());
     EXPECT_EQ(steps->size(), size_t{kSteps});
   }
+}
+
+// A store file as a build that knew only the first `version` migrations left it: their SQL,
+// recorded in schema_migrations as SqliteStore::migrate() records them.
+void make_store_at_schema(const fs::path& path, int version) {
+  sql(path,
+      "CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY,"
+      " name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+  for (const auto& migration : sqlite::migrations()) {
+    if (migration.version > version) break;
+    sql(path, migration.sql);
+    sql(path, "INSERT INTO schema_migrations VALUES (" + std::to_string(migration.version) +
+                  ", 'old', 0)");
+  }
+}
+
+constexpr const char* kAbcSha256 =
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+TEST(SqliteStoreMigration, AStoreAtSchemaTwoUpgradesKeepingVersionsAndRuns) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  make_store_at_schema(path, 2);
+  // What a schema-2 store holds: versions of two workflows (the same source in both, which the
+  // old constraints allowed per workflow), runs on them with steps and a timer.
+  sql(path, std::string("INSERT INTO workflow_versions VALUES"
+                        " (1, 'launch', 1, 'abc', 'launch.yaml', '") +
+                kAbcSha256 +
+                "', 1700000000123),"
+                " (2, 'launch', 2, 'abc2', 'launch.yaml', 'hash2', 1700000000456),"
+                " (3, 'digest', 1, 'abc', 'digest.yaml', '" +
+                kAbcSha256 +
+                "', 1700000000789);"
+                "INSERT INTO runs (id, workflow_id, workflow_version_id, state, inputs,"
+                " trigger_data, error, created_at, started_at, finished_at, updated_at, vars)"
+                " VALUES ('run-1', 'launch', 2, 'waiting', '{\"topic\":\"spring\"}',"
+                " '{\"kind\":\"manual\"}', NULL, 1700000001000, 1700000001001, NULL,"
+                " 1700000001002, '{\"tag\":\"#acme\"}'),"
+                " ('run-2', 'digest', 3, 'succeeded', NULL, '{}', NULL, 1700000002000, NULL,"
+                " 1700000002500, 1700000002500, NULL);"
+                "INSERT INTO steps VALUES ('run-1', 'wait', -1, 0, 'waiting', 1, NULL, NULL,"
+                " NULL, 'run-1/wait/-1', 1700000001003, NULL);"
+                "INSERT INTO timers (id, run_id, step_id, item, kind, due_at)"
+                " VALUES (7, 'run-1', 'wait', -1, 'wait', 1700000009000);");
+
+  auto opened = open_store(path.string());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  Store& store = **opened;
+  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"), "3");
+  EXPECT_EQ(sql_value(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_new'"), "0");
+
+  // Versions: every field kept, workspace ''.
+  auto v1 = store.get_workflow_version(1);
+  ASSERT_TRUE(v1.ok()) << v1.error().message;
+  EXPECT_EQ(v1->workspace_id, "");
+  EXPECT_EQ(v1->workflow_id, "launch");
+  EXPECT_EQ(v1->version, 1);
+  EXPECT_EQ(v1->source, "abc");
+  EXPECT_EQ(v1->file_name, "launch.yaml");
+  EXPECT_EQ(v1->source_hash, kAbcSha256);
+  EXPECT_EQ(v1->created_at, sqlite::from_millis(1700000000123));
+  auto v3 = store.get_workflow_version(3);
+  ASSERT_TRUE(v3.ok());
+  EXPECT_EQ(v3->workflow_id, "digest");
+  EXPECT_EQ(v3->workspace_id, "");
+
+  // Runs: every field kept, workspace ''.
+  auto run = store.get_run("run-1");
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  EXPECT_EQ(run->workspace_id, "");
+  EXPECT_EQ(run->workflow_version_id, 2);
+  EXPECT_EQ(run->state, RunState::waiting);
+  EXPECT_EQ(run->inputs, Json({{"topic", "spring"}}));
+  EXPECT_EQ(run->vars, Json({{"tag", "#acme"}}));
+  EXPECT_EQ(run->started_at, sqlite::from_millis(1700000001001));
+  RunFilter filter;
+  filter.workspace_id = "";
+  auto cli_runs = store.list_runs(filter);
+  ASSERT_TRUE(cli_runs.ok());
+  EXPECT_EQ(cli_runs->size(), 2u);
+  filter.workspace_id = "acme";
+  EXPECT_TRUE(store.list_runs(filter)->empty());
+  auto steps = store.get_steps("run-1");
+  ASSERT_TRUE(steps.ok());
+  ASSERT_EQ(steps->size(), 1u);
+  EXPECT_EQ(steps->at(0).idempotency_key, "run-1/wait/-1");
+  auto timers = store.timers_of_run("run-1");
+  ASSERT_TRUE(timers.ok());
+  ASSERT_EQ(timers->size(), 1u);
+  EXPECT_EQ(timers->at(0).id, 7);
+
+  // The old rows take part in dedup and numbering under workspace ''.
+  auto again = store.put_workflow_version("", "launch", "abc", "launch.yaml");
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->id, 1);
+  auto next = store.put_workflow_version("", "launch", "abc3", "launch.yaml");
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(next->version, 3);
+  EXPECT_GT(next->id, 3);
+  // The old constraints are gone: the same workflow and source in a workspace is its own version.
+  auto in_acme = store.put_workflow_version("acme", "launch", "abc", "launch.yaml");
+  ASSERT_TRUE(in_acme.ok()) << in_acme.error().message;
+  EXPECT_EQ(in_acme->version, 1);
+  EXPECT_NE(in_acme->id, 1);
+
+  // runs still refer to the rebuilt table, and foreign keys are enforced again.
+  EXPECT_EQ(sql_value(path, "SELECT \"table\" FROM pragma_foreign_key_list('runs')"),
+            "workflow_versions");
+  RunRecord orphan;
+  orphan.id = "run-orphan";
+  orphan.workflow_id = "launch";
+  orphan.workflow_version_id = 999;
+  Commit commit;
+  commit.insert_runs = {orphan};
+  auto refused = store.commit(commit);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::failed_precondition);
+  RunRecord fine = orphan;
+  fine.id = "run-3";
+  fine.workspace_id = "acme";
+  fine.workflow_version_id = in_acme->id;
+  commit.insert_runs = {fine};
+  ASSERT_TRUE(store.commit(commit).ok());
+  EXPECT_EQ(store.get_run("run-3")->workspace_id, "acme");
+
+  // Deployments work on the migrated store, continuing the numbering.
+  auto deployed = store.deploy_workflow("", "launch", "abc4", "launch.yaml", "cli");
+  ASSERT_TRUE(deployed.ok()) << deployed.error().message;
+  EXPECT_EQ(deployed->version.version, 4);
+  for (const char* index : {"runs_by_workspace", "runs_by_workspace_workflow", "events_pending"}) {
+    EXPECT_EQ(sql_value(path, std::string("SELECT count(*) FROM sqlite_master WHERE name = '") +
+                                  index + "'"),
+              "1")
+        << index;
+  }
+}
+
+TEST(SqliteStoreMigration, AnEmptyStoreAtSchemaTwoUpgrades) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  make_store_at_schema(path, 2);
+  auto opened = open_store(path.string());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto version = (*opened)->put_workflow_version("", "wf", "x", "x.yaml");
+  ASSERT_TRUE(version.ok()) << version.error().message;
+  EXPECT_EQ(version->version, 1);
+  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"), "3");
+}
+
+TEST(SqliteStoreMigration, ADanglingReferenceStopsTheMigrationAndChangesNothing) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  make_store_at_schema(path, 2);
+  // Written behind the store's back, with foreign keys off (sqlite3's default).
+  sql(path,
+      "INSERT INTO runs (id, workflow_id, workflow_version_id, state, created_at, updated_at)"
+      " VALUES ('run-1', 'wf', 42, 'queued', 0, 0)");
+  auto opened = open_store(path.string());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, ErrorCode::failed_precondition);
+  EXPECT_TRUE(contains(opened.error().message, "runs")) << opened.error().message;
+  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"), "2");
+  EXPECT_EQ(sql_value(path,
+                      "SELECT count(*) FROM pragma_table_info('workflow_versions')"
+                      " WHERE name = 'workspace_id'"),
+            "0");
+  EXPECT_EQ(sql_value(path, "SELECT count(*) FROM sqlite_master WHERE name = 'events'"), "0");
+}
+
+TEST(SqliteStoreFile, TheAuditLogRefusesChangesEvenBehindTheStoresBack) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  {
+    auto store = open_store(path.string());
+    ASSERT_TRUE(store.ok());
+    AuditRecord record;
+    record.workspace_id = "acme";
+    record.actor = "cli";
+    record.action = "secret.set";
+    ASSERT_TRUE((*store)->append_audit(record).ok());
+  }
+  for (const char* change :
+       {"UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"}) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* message = nullptr;
+    int rc = sqlite3_exec(db, change, nullptr, nullptr, &message);
+    std::string error = message != nullptr ? message : "";
+    sqlite3_free(message);
+    sqlite3_close(db);
+    EXPECT_NE(rc, SQLITE_OK) << change;
+    EXPECT_TRUE(contains(error, "append-only")) << error;
+  }
+  EXPECT_EQ(sql_value(path, "SELECT actor FROM audit_log"), "cli");
 }
 
 }  // namespace

@@ -72,10 +72,10 @@ class StoreConformance : public ::testing::TestWithParam<StoreKind> {
   void reopen();
 
   // A stored workflow version to hang runs on.
-  int64_t version_id(const std::string& workflow_id = "wf");
+  int64_t version_id(const std::string& workflow_id = "wf", const std::string& workspace_id = "");
   // Commits a new run (queued, created at `created_at`) and returns it as stored.
   RunRecord insert_run(const std::string& id, const std::string& workflow_id = "wf",
-                       RunState state = RunState::queued);
+                       RunState state = RunState::queued, const std::string& workspace_id = "");
 
  private:
   std::unique_ptr<StoreHarness> harness_;

@@ -50,6 +50,28 @@ TEST(StoreStates, FinalStates) {
   EXPECT_TRUE(is_final(StepState::cancelled));
 }
 
+TEST(StoreCommit, EmptyOnlyWhenItWritesNothing) {
+  EXPECT_TRUE(Commit{}.empty());
+  // Each part on its own makes a Commit non-empty.
+  std::vector<void (*)(Commit&)> parts = {
+      [](Commit& c) { c.insert_runs.emplace_back(); },
+      [](Commit& c) { c.update_run.emplace(); },
+      [](Commit& c) { c.steps.emplace_back(); },
+      [](Commit& c) { c.attempts.emplace_back(); },
+      [](Commit& c) { c.add_timers.emplace_back(); },
+      [](Commit& c) { c.delete_timers.push_back(1); },
+      [](Commit& c) { c.delete_timers_of_runs.emplace_back("run"); },
+      [](Commit& c) { c.add_events.emplace_back(); },
+      [](Commit& c) { c.consume_events.push_back(1); },
+      [](Commit& c) { c.schedule_marks.emplace_back(); },
+  };
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Commit commit;
+    parts[i](commit);
+    EXPECT_FALSE(commit.empty()) << "part " << i;
+  }
+}
+
 constexpr std::string_view kCrockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 // The 48-bit millisecond timestamp in the first 10 characters.
