@@ -61,7 +61,8 @@ struct Engine::Impl {
   store::Store& store;
   const steps::StepRegistry& registry;
   EngineOptions options;
-  Redactor redactor;
+  // HERALD_SECRET_* for runs of `herald run`, and for workspaces secrets_for knows nothing of.
+  std::shared_ptr<const WorkspaceSecrets> default_secrets;
 
   boost::asio::thread_pool pool;
 
@@ -87,6 +88,10 @@ struct Engine::Impl {
   bool timer_wakeup = false;
   bool stopping = false;
   std::thread timer_thread;
+  std::atomic<bool> stopping_flag{false};  // read by workers without the timer lock
+
+  std::atomic<size_t> queued_units{0};   // posted, not yet started
+  std::atomic<size_t> running_units{0};  // executing
 
   std::mutex owned_mu;
   std::set<std::string> owned;  // with own_runs_only: the runs this engine started
@@ -101,25 +106,45 @@ struct Engine::Impl {
         options(std::move(o)),
         pool(static_cast<size_t>(std::max(1, options.worker_threads))),
         random(options.random_seed != 0 ? options.random_seed : std::random_device{}()) {
+    auto secrets = std::make_shared<WorkspaceSecrets>();
     if (options.secrets.is_object()) {
+      secrets->values = options.secrets;
       for (const auto& [name, value] : options.secrets.items()) {
-        if (value.is_string()) redactor.add(value.get<std::string>());
+        if (value.is_string()) secrets->redactor.add(value.get<std::string>());
       }
     }
+    default_secrets = std::move(secrets);
     timer_thread = std::thread([this] { timer_loop(); });
   }
 
   ~Impl() { stop(); }
 
-  void stop() {
+  // Stops the timer loop and the workers: units not started are left (the store has them as
+  // ready or pending, so the next start picks them up); units executing get up to `grace` to
+  // finish. Returns false when some were still executing after it.
+  bool stop(std::chrono::milliseconds grace = std::chrono::milliseconds::max()) {
     {
       std::lock_guard lock(timer_mu);
-      if (stopping) return;
+      if (stopping) return running_units.load() == 0;
       stopping = true;
+      stopping_flag = true;
     }
     timer_cv.notify_all();
     if (timer_thread.joinable()) timer_thread.join();
+    if (grace != std::chrono::milliseconds::max()) {
+      auto deadline = std::chrono::steady_clock::now() + grace;
+      std::unique_lock lock(done_mu);
+      while (running_units.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+        done_cv.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                        std::chrono::milliseconds(20)));
+      }
+      if (running_units.load() > 0) {
+        pool.stop();
+        return false;  // the pool's threads finish on their own; the process may exit now
+      }
+    }
     pool.join();
+    return true;
   }
 
   bool is_stopping() {
@@ -189,7 +214,7 @@ struct Engine::Impl {
       where += ":" + std::to_string(it->second.line) + ":" + std::to_string(it->second.column);
     }
     out.message = where + ": " + path + ": " + error.message;
-    return redactor.redact_error(out);
+    return run.secrets->redactor.redact_error(out);
   }
 
   Json render_vars(const model::Workflow& workflow, const Json& inputs, const Json& trigger,
@@ -208,6 +233,13 @@ struct Engine::Impl {
   }
 
   // ---- loading ---------------------------------------------------------------------------
+
+  std::shared_ptr<const WorkspaceSecrets> secrets_of(const std::string& workspace_id) {
+    if (!workspace_id.empty() && options.secrets_for) {
+      if (auto secrets = options.secrets_for(workspace_id)) return secrets;
+    }
+    return default_secrets;
+  }
 
   std::shared_ptr<ActiveRun> make_active(const store::RunRecord& record,
                                          std::shared_ptr<const model::Workflow> workflow) {
@@ -233,9 +265,11 @@ struct Engine::Impl {
       slot.is_foreach = !slot.def->foreach.empty();
       run->slots.push_back(std::move(slot));
     }
+    run->secrets = secrets_of(record.workspace_id);
     run->inputs = std::make_shared<const Json>(record.inputs);
     run->trigger = std::make_shared<const Json>(record.trigger);
     Json info = {{"id", record.id},
+                 {"workspace", record.workspace_id},
                  {"workflow", record.workflow_id},
                  {"workflow_version", record.workflow_version_id},
                  {"created_at", format_iso8601(record.created_at)}};
@@ -396,12 +430,17 @@ struct Engine::Impl {
     if (!options.on_progress) return;
     ProgressEvent event;
     event.run_id = run.record.id;
+    event.workspace_id = run.record.workspace_id;
     event.workflow_id = run.record.workflow_id;
-    if (slot != nullptr) event.step_id = (slot->on_error ? "on_error." : "") + slot->def->id;
+    if (slot != nullptr) {
+      event.step_id = (slot->on_error ? "on_error." : "") + slot->def->id;
+      event.uses = slot->def->uses;
+    }
     event.item = item;
     event.state = std::string(state);
     if (unit != nullptr) {
       event.attempt = unit->attempt;
+      if (state == "succeeded") event.output = unit->output;
       if (unit->started_at && unit->finished_at) {
         event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(*unit->finished_at -
                                                                                *unit->started_at);
@@ -662,6 +701,13 @@ struct Engine::Impl {
     finish_run(r, RunState::failed, commit);
   }
 
+  // Events belong to workspaces (runs of `herald run` have none) and are stored only when
+  // something may listen.
+  bool wants_event(const std::string& workspace_id, const std::string& name) const {
+    if (workspace_id.empty()) return false;
+    return !options.wants_event || options.wants_event(workspace_id, name);
+  }
+
   void finish_run(ActiveRun& r, RunState state, store::Commit& commit) {
     auto now = Clock::now();
     r.record.state = state;
@@ -669,6 +715,22 @@ struct Engine::Impl {
     r.record.updated_at = now;
     if (!r.record.started_at) r.record.started_at = now;
     commit.update_run = r.record;
+    std::string event_name = "run." + std::string(store::to_string(state));
+    if (wants_event(r.record.workspace_id, event_name)) {
+      // Event triggers see runs finish; written with the final state, so never lost.
+      store::EventRecord event;
+      event.workspace_id = r.record.workspace_id;
+      event.name = std::move(event_name);
+      event.payload = {{"run_id", r.record.id},
+                       {"workflow", r.record.workflow_id},
+                       {"workflow_version", r.record.workflow_version_id},
+                       {"state", std::string(store::to_string(state))},
+                       {"error", r.record.error},
+                       {"trigger", r.record.trigger.value("type", "")}};
+      event.source = "run:" + r.record.id;
+      event.created_at = now;
+      commit.add_events.push_back(std::move(event));
+    }
     emit(r, nullptr, -1, store::to_string(state), nullptr,
          r.record.error.is_null() ? std::nullopt : std::optional<Error>(Error::from_json(r.record.error)));
   }
@@ -679,9 +741,7 @@ struct Engine::Impl {
                                            store::Commit& commit, std::vector<WorkItem> dispatch,
                                            bool* drop) {
     *drop = false;
-    if (commit.update_run || !commit.steps.empty() || !commit.attempts.empty() ||
-        !commit.add_timers.empty() || !commit.delete_timers.empty() ||
-        !commit.delete_timers_of_runs.empty() || commit.insert_run) {
+    if (!commit.empty()) {
       auto status = store.commit(commit);
       if (!status.ok()) {
         // The store refused the change: what is in memory is now ahead of it. Drop the run from
@@ -720,7 +780,17 @@ struct Engine::Impl {
   }
 
   void post(WorkItem item) {
-    boost::asio::post(pool, [this, item = std::move(item)]() mutable { execute(std::move(item)); });
+    queued_units.fetch_add(1);
+    boost::asio::post(pool, [this, item = std::move(item)]() mutable {
+      queued_units.fetch_sub(1);
+      execute(std::move(item));
+    });
+  }
+
+  void post_advance(std::shared_ptr<ActiveRun> run) {
+    boost::asio::post(pool, [this, run = std::move(run)] {
+      if (!stopping_flag.load()) advance(run);
+    });
   }
 
   // ---- execution -------------------------------------------------------------------------
@@ -730,9 +800,14 @@ struct Engine::Impl {
     // ready, it runs here next instead of going through the queue.
     std::optional<WorkItem> next = std::move(work);
     while (next) {
+      // Shutting down: leave the unit; the store has it as ready (or running, for a step with
+      // effects that was recorded), and the next start runs it with the same idempotency key.
+      if (stopping_flag.load()) return;
       WorkItem current = std::move(*next);
       next.reset();
+      running_units.fetch_add(1);
       auto more = execute_one(current);
+      if (running_units.fetch_sub(1) == 1 && stopping_flag.load()) done_cv.notify_all();
       if (!more.empty()) {
         next = std::move(more.front());
         for (size_t i = 1; i < more.size(); ++i) post(std::move(more[i]));
@@ -750,7 +825,7 @@ struct Engine::Impl {
     const Json* item_json = nullptr;
     if (work.item >= 0) item_json = &slot.items[static_cast<size_t>(work.item)];
     auto scope = scope_for(r, work.steps_view.get(), work.error_view.get(), item_json, work.item);
-    scope.secrets = &options.secrets;
+    scope.secrets = &r.secrets->values;
     auto& evaluator = expr::Evaluator::for_this_thread();
 
     steps::StepOutcome outcome;
@@ -774,7 +849,7 @@ struct Engine::Impl {
       } else {
         input = std::move(rendered).value();
         for (auto& [field, value] : raw.items()) input[field] = value;
-        stored_input = redactor.redact_json(input);
+        stored_input = r.secrets->redactor.redact_json(input);
         if (!info->pure && !record_running(work, stored_input, started)) return {};
         outcome = call_step(*info, input, work, scope, evaluator);
       }
@@ -825,14 +900,16 @@ struct Engine::Impl {
     context.evaluator = &evaluator;
     context.scope = &scope;
     context.log = [this, &r, &slot, &work](std::string_view level, std::string_view message) {
-      std::string text = redactor.redact_text(message);
+      std::string text = r.secrets->redactor.redact_text(message);
       spdlog::log(spdlog::level::from_str(std::string(level)), "run {} step {}: {}", r.record.id,
                   slot.def->id, text);
       if (options.on_progress) {
         ProgressEvent event;
         event.run_id = r.record.id;
+        event.workspace_id = r.record.workspace_id;
         event.workflow_id = r.record.workflow_id;
         event.step_id = slot.def->id;
+        event.uses = slot.def->uses;
         event.item = work.item;
         event.state = "log";
         event.message = std::string(level) + ": " + text;
@@ -892,15 +969,25 @@ struct Engine::Impl {
         commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::cancelled));
       } else if (outcome.kind == steps::StepOutcome::Kind::done) {
         unit.state = StepState::succeeded;
-        unit.output = redactor.redact_json(outcome.output);
+        unit.output = r.secrets->redactor.redact_json(outcome.output);
         unit.error = nullptr;
+        for (auto& emitted : outcome.events) {
+          if (!wants_event(r.record.workspace_id, emitted.name)) continue;
+          store::EventRecord event;
+          event.workspace_id = r.record.workspace_id;
+          event.name = std::move(emitted.name);
+          event.payload = r.secrets->redactor.redact_json(emitted.payload);
+          event.source = "run:" + r.record.id;
+          event.created_at = now;
+          commit.add_events.push_back(std::move(event));
+        }
         commit.steps.push_back(step_record(r, slot, work.item));
         commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::succeeded));
         if (work.item < 0) publish_step(r, slot);
         emit(r, &slot, work.item, "succeeded", &unit);
       } else if (outcome.kind == steps::StepOutcome::Kind::suspend) {
         unit.state = StepState::waiting;
-        unit.output = redactor.redact_json(outcome.output);
+        unit.output = r.secrets->redactor.redact_json(outcome.output);
         unit.finished_at.reset();
         store::TimerRecord timer{0, r.record.id, slot.def->id, work.item, "wait", outcome.resume_at};
         if (slot.on_error) timer.step_id = "on_error." + slot.def->id;
@@ -909,7 +996,7 @@ struct Engine::Impl {
         commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::waiting));
         emit(r, &slot, work.item, "waiting", &unit);
       } else {
-        Error error = redactor.redact_error(outcome.error);
+        Error error = r.secrets->redactor.redact_error(outcome.error);
         unit.error = error.to_json();
         unit.output = nullptr;
         commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::failed));
@@ -1098,43 +1185,139 @@ Result<std::string> Engine::start_run(const std::string& source, const std::stri
   if (!known.workflow) {
     auto parsed = impl_->parse_source(source, file_name);
     if (!parsed.ok()) return parsed.error();
-    auto version = impl_->store.put_workflow_version((*parsed)->id, source, file_name);
+    auto version = impl_->store.put_workflow_version("", (*parsed)->id, source, file_name);
     if (!version.ok()) return version.error();
     known = {*parsed, version->id};
     std::lock_guard lock(impl_->workflows_mu);
     impl_->workflows.emplace(version->id, known.workflow);
     impl_->sources.emplace(std::move(source_key), known);
   }
-  const auto& workflow = known.workflow;
-  auto prepared = prepare_inputs(*workflow, inputs);
+  RunRequest request;
+  request.version_id = known.version_id;
+  request.inputs = std::move(inputs);
+  request.trigger = std::move(trigger);
+  return start_version(std::move(request));
+}
+
+Result<PreparedRun> Engine::prepare_run(RunRequest request) {
+  auto workflow = impl_->workflow_version(request.version_id);
+  if (!workflow.ok()) return workflow.error();
+  auto prepared = prepare_inputs(**workflow, request.inputs);
   if (!prepared.ok()) return prepared.error();
   auto now = Clock::now();
   store::RunRecord record;
   record.id = store::new_run_id();
-  record.workflow_id = workflow->id;
-  record.workflow_version_id = known.version_id;
+  record.workspace_id = std::move(request.workspace_id);
+  record.workflow_id = (*workflow)->id;
+  record.workflow_version_id = request.version_id;
   record.state = RunState::queued;
   record.inputs = std::move(prepared).value();
-  record.trigger = trigger.is_null() ? Json::object() : std::move(trigger);
+  record.trigger = request.trigger.is_null() ? Json::object() : std::move(request.trigger);
   record.created_at = record.updated_at = now;
-
-  auto run = impl_->make_active(record, workflow);
+  auto run = impl_->make_active(record, *workflow);
   record.vars = *run->vars;
-  run->record.vars = record.vars;
-  store::Commit commit;
-  commit.insert_run = record;
-  if (auto status = impl_->store.commit(commit); !status.ok()) return status.error();
-  {
-    std::lock_guard lock(impl_->runs_mu);
-    impl_->active.emplace(record.id, run);
+  return PreparedRun{std::move(record), *workflow};
+}
+
+Status Engine::start_prepared(std::vector<PreparedRun> runs, store::Commit with) {
+  std::vector<std::shared_ptr<ActiveRun>> active;
+  for (auto& prepared : runs) {
+    active.push_back(impl_->make_active(prepared.record, prepared.workflow));
+    with.insert_runs.push_back(std::move(prepared.record));
   }
+  if (auto status = impl_->store.commit(with); !status.ok()) return status;
+  for (auto& run : active) {
+    {
+      std::lock_guard lock(impl_->runs_mu);
+      impl_->active.emplace(run->record.id, run);
+    }
+    if (impl_->options.own_runs_only) {
+      std::lock_guard lock(impl_->owned_mu);
+      impl_->owned.insert(run->record.id);
+    }
+    impl_->emit(*run, nullptr, -1, "queued", nullptr);
+    impl_->post_advance(run);
+  }
+  return {};
+}
+
+Result<std::string> Engine::start_version(RunRequest request) {
+  auto prepared = prepare_run(std::move(request));
+  if (!prepared.ok()) return prepared.error();
+  std::string id = prepared->record.id;
+  std::vector<PreparedRun> runs;
+  runs.push_back(std::move(prepared).value());
+  if (auto status = start_prepared(std::move(runs)); !status.ok()) return status.error();
+  return id;
+}
+
+Status Engine::retry_run(const std::string& run_id) {
+  auto loaded = impl_->get_or_load(run_id);
+  if (!loaded.ok()) return loaded.error();
+  auto run = *loaded;
+  bool drop = false;
   {
-    std::lock_guard lock(impl_->owned_mu);
-    impl_->owned.insert(record.id);
+    std::lock_guard lock(run->mu);
+    if (run->evicted) return make_error(ErrorCode::unavailable, "run " + run_id + " is busy; try again");
+    if (run->record.state != RunState::failed) {
+      return make_error(ErrorCode::failed_precondition,
+                        "run " + run_id + " is " + std::string(store::to_string(run->record.state)) +
+                            "; only a failed run can be retried");
+    }
+    auto now = Clock::now();
+    store::Commit commit;
+    // on_error steps run again if the retried run fails again.
+    auto reset = [](Unit& unit, bool any_state) {
+      if (unit.state == StepState::pending) return false;
+      if (!any_state && unit.state != StepState::failed && unit.state != StepState::cancelled) {
+        return false;
+      }
+      unit.state = StepState::pending;
+      unit.error = nullptr;
+      unit.output = nullptr;
+      unit.finished_at.reset();
+      return true;
+    };
+    for (auto& slot : run->slots) {
+      bool element_reset = false;
+      for (size_t e = 0; e < slot.elements.size(); ++e) {
+        if (reset(slot.elements[e], slot.on_error)) {
+          element_reset = true;
+          commit.steps.push_back(impl_->step_record(*run, slot, static_cast<int>(e)));
+        }
+      }
+      if (slot.on_error) {
+        slot.elements.clear();
+        slot.items = nullptr;
+      }
+      bool self_reset = reset(slot.self, slot.on_error);
+      // A foreach whose list is known continues with its unfinished elements; one that failed
+      // before its list was evaluated starts over.
+      if (self_reset && slot.is_foreach && !slot.items.is_null() && slot.items.is_array()) {
+        slot.self.state = StepState::running;
+      }
+      if (self_reset || element_reset) commit.steps.push_back(impl_->step_record(*run, slot, -1));
+    }
+    run->failing = false;
+    run->error_view.reset();
+    run->record.state = RunState::queued;
+    run->record.error = nullptr;
+    run->record.finished_at.reset();
+    run->record.updated_at = now;
+    commit.update_run = run->record;
+    impl_->rebuild_steps_view(*run);
+    if (auto status = impl_->store.commit(commit); !status.ok()) {
+      run->evicted = true;
+      drop = true;
+    }
+  }
+  if (drop) {
+    impl_->evict(run);
+    return make_error(ErrorCode::unavailable, "the store refused the retry of run " + run_id);
   }
   impl_->emit(*run, nullptr, -1, "queued", nullptr);
-  boost::asio::post(impl_->pool, [impl = impl_.get(), run] { impl->advance(run); });
-  return record.id;
+  impl_->post_advance(run);
+  return {};
 }
 
 Status Engine::resume_all() {
@@ -1146,7 +1329,7 @@ Status Engine::resume_all() {
       spdlog::error("cannot resume run {}: {}", id, run.error().message);
       continue;
     }
-    boost::asio::post(impl_->pool, [impl = impl_.get(), r = *run] { impl->advance(r); });
+    impl_->post_advance(*run);
   }
   impl_->wake_timer_loop();
   return {};
@@ -1210,6 +1393,17 @@ Status Engine::cancel_run(const std::string& run_id) {
   return {};
 }
 
-void Engine::shutdown() { impl_->stop(); }
+bool Engine::shutdown(std::chrono::milliseconds grace) { return impl_->stop(grace); }
+
+EngineStats Engine::stats() const {
+  EngineStats stats;
+  {
+    std::lock_guard lock(impl_->runs_mu);
+    stats.active_runs = impl_->active.size();
+  }
+  stats.queued_units = impl_->queued_units.load();
+  stats.running_units = impl_->running_units.load();
+  return stats;
+}
 
 }  // namespace herald::runtime

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/common/redactor.h"
 #include "engine/common/result.h"
 #include "engine/expr/evaluator.h"
 #include "engine/model/workflow.h"
@@ -22,15 +23,44 @@ namespace herald::runtime {
 // One line of progress: a step (or the run itself, with step_id empty) changed state.
 struct ProgressEvent {
   std::string run_id;
+  std::string workspace_id;
   std::string workflow_id;
   std::string step_id;  // empty for the run
+  std::string uses;     // the step's type ("http", "set", ...); empty for the run
   int item = -1;
   std::string state;    // a RunState or StepState name
   int attempt = 0;
   std::optional<std::chrono::milliseconds> duration;
   std::optional<Error> error;  // redacted
   std::string message;         // for `log` lines
+  Json output = nullptr;       // a succeeded step's output (redacted)
   store::TimePoint at;
+};
+
+// The secrets of one workspace, as step inputs see them, with the redactor that hides them.
+struct WorkspaceSecrets {
+  Json values = Json::object();
+  Redactor redactor;
+};
+
+// A run to start from a stored workflow version (a deployed workflow).
+struct RunRequest {
+  std::string workspace_id;
+  int64_t version_id = 0;
+  Json inputs = Json::object();
+  Json trigger = Json::object();
+};
+
+// A run checked and rendered, not yet stored: see Engine::prepare_run.
+struct PreparedRun {
+  store::RunRecord record;
+  std::shared_ptr<const model::Workflow> workflow;
+};
+
+struct EngineStats {
+  size_t active_runs = 0;    // runs in memory (running, or being planned)
+  size_t queued_units = 0;   // units waiting for a worker thread (the ready queue)
+  size_t running_units = 0;  // units executing on worker threads
 };
 
 struct EngineOptions {
@@ -39,6 +69,13 @@ struct EngineOptions {
   Json env = Json::object();      // what `env` shows to expressions
   Json secrets = Json::object();  // what `secrets` shows to step inputs; redacted everywhere
   std::function<void(const ProgressEvent&)> on_progress;  // called from worker threads
+  // Whether anything listens to an event (`run.succeeded`, a step's `emit`) in a workspace; events
+  // nobody listens to are not stored. Unset: every event of a workspace run is stored.
+  std::function<bool(const std::string& workspace_id, const std::string& name)> wants_event;
+  // The secrets of a workspace's runs (cached by the caller; called when a run is loaded). When
+  // unset or returning null, runs see `secrets` above.
+  std::function<std::shared_ptr<const WorkspaceSecrets>(const std::string& workspace_id)>
+      secrets_for;
   // `herald run` drives only the run it started, so that two of them (or a `herald run` next to
   // `herald resume`) on one store never fire each other's timers; everything else drives every
   // run in the store.
@@ -63,6 +100,22 @@ class Engine {
   Result<std::string> start_run(const std::string& source, const std::string& file_name,
                                 Json inputs, Json trigger = Json::object());
 
+  // Checks the inputs of a run of a stored version and renders its vars, without storing it.
+  // The run id is assigned here, so a caller can watch for its progress before it starts.
+  Result<PreparedRun> prepare_run(RunRequest request);
+
+  // Commits the runs together with `with` (schedule marks, consumed events, ...) in one
+  // transaction, then schedules them. Nothing is stored when the commit fails.
+  Status start_prepared(std::vector<PreparedRun> runs, store::Commit with = {});
+
+  // prepare_run + start_prepared for one run; returns its id.
+  Result<std::string> start_version(RunRequest request);
+
+  // Runs a failed run again from its failed step: failed and cancelled steps (and foreach
+  // elements) go back to pending, keeping their attempt counts and idempotency keys; finished
+  // steps keep their outputs. failed_precondition unless the run failed.
+  Status retry_run(const std::string& run_id);
+
   // Picks up every run that is queued or running in the store (what a restart does) and arms the
   // timer loop for the waiting ones.
   Status resume_all();
@@ -77,8 +130,12 @@ class Engine {
   // Cancels a run: steps not started are cancelled, running ones finish and are discarded.
   Status cancel_run(const std::string& run_id);
 
-  // Stops taking new work and waits for steps in flight to finish.
-  void shutdown();
+  // Stops taking new work and waits up to `grace` for steps in flight to finish; units not yet
+  // started stay in the store and resume on the next start. False when steps were still
+  // executing after the grace period (the caller should exit; they re-run on the next start).
+  bool shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds::max());
+
+  EngineStats stats() const;
 
  private:
   struct Impl;

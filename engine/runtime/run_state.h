@@ -12,6 +12,7 @@
 
 #include "engine/common/result.h"
 #include "engine/model/workflow.h"
+#include "engine/runtime/engine.h"
 #include "engine/store/store.h"
 
 namespace herald::runtime {
@@ -51,6 +52,7 @@ struct ActiveRun {
   std::shared_ptr<const Json> trigger;
   std::shared_ptr<const Json> vars;
   std::shared_ptr<const Json> run_info;
+  std::shared_ptr<const WorkspaceSecrets> secrets;  // what step inputs see, and what is redacted
 
   // {step id: {output, state, error, attempts}}: replaced (never mutated) when a step finishes,
   // so an expression evaluated on a worker reads a stable snapshot.

@@ -89,7 +89,35 @@ class WaitStep final : public Step {
   }
 };
 
+// `emit`: emits an event in the run's workspace (`event: name`, `payload: {...}`); event triggers
+// of other workflows may start on it. The event is stored with this step's result, so it is
+// emitted exactly once even if the process dies around it.
+class EmitStep final : public Step {
+ public:
+  StepOutcome run(const Json& input, StepContext&) override {
+    if (!input.is_object()) return StepOutcome::failed(input_error("with: must give `event`"));
+    auto name = input.find("event");
+    if (name == input.end() || !name->is_string() || name->get<std::string>().empty()) {
+      return StepOutcome::failed(input_error("with.event must be the event's name, e.g. post.published"));
+    }
+    const std::string& text = name->get_ref<const std::string&>();
+    if (text.size() > 200 || text.rfind("run.", 0) == 0) {
+      return StepOutcome::failed(input_error(
+          "with.event: '" + text + "' is not allowed (at most 200 characters; run.* names are Herald's own)"));
+    }
+    Json payload = input.value("payload", Json::object());
+    StepOutcome outcome = StepOutcome::done({{"event", text}, {"payload", payload}});
+    outcome.events.push_back({text, std::move(payload)});
+    return outcome;
+  }
+};
+
 }  // namespace
+
+StepInfo make_emit_step() {
+  return {"emit", "Emits an event in the workspace; event triggers may start workflows on it.", {},
+          std::make_shared<EmitStep>(), true};
+}
 
 StepInfo make_set_step() {
   return {"set", "Sets named values; the output is the evaluated map.", {}, std::make_shared<SetStep>(), true};

@@ -9,6 +9,7 @@ StepInfo make_set_step();     // engine/steps/basic.cc
 StepInfo make_log_step();     // engine/steps/basic.cc
 StepInfo make_script_step();  // engine/steps/basic.cc
 StepInfo make_wait_step();    // engine/steps/basic.cc
+StepInfo make_emit_step();    // engine/steps/basic.cc
 StepInfo make_http_step();    // engine/steps/http/http_step.cc
 
 }  // namespace herald::steps

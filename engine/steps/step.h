@@ -46,9 +46,16 @@ struct StepContext {
 };
 
 // What a step returns.
+// An event a step emits; stored with the step's result (for runs in a workspace).
+struct EmittedEvent {
+  std::string name;
+  Json payload = Json::object();
+};
+
 struct StepOutcome {
   enum class Kind { done, failed, suspend } kind = Kind::done;
   Json output = nullptr;           // done; or for suspend: the output once the wait ends
+  std::vector<EmittedEvent> events;  // done: committed in the same transaction as the result
   Error error;                     // failed
   Clock::time_point resume_at{};   // suspend
 
