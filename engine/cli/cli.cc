@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/cli/args.h"
+#include "engine/cli/command.h"
 #include "engine/cli/config.h"
 #include "engine/common/duration.h"
 #include "engine/common/time.h"
@@ -24,62 +25,6 @@
 namespace herald::cli {
 
 namespace {
-
-const std::vector<FlagSpec> kStoreFlags = {
-    {"config", true, false, "configuration file (default ./herald.yaml when present)", "FILE"},
-    {"data-dir", true, false, "where Herald keeps its data (HERALD_DATA_DIR, default ./.herald)", "DIR"},
-    {"store", true, false, "store URL, e.g. sqlite:PATH (HERALD_STORE)", "URL"},
-};
-
-std::vector<FlagSpec> with_store_flags(std::vector<FlagSpec> specs) {
-  specs.insert(specs.end(), kStoreFlags.begin(), kStoreFlags.end());
-  specs.push_back({"help", false, false, "show this help", ""});
-  return specs;
-}
-
-struct Io {
-  std::ostream& out;
-  std::ostream& err;
-  bool interactive;
-};
-
-int usage_error(Io& io, const std::string& message) {
-  io.err << "error: " << message << "\n";
-  return kExitInvalid;
-}
-
-// The configuration and store a command's flags name.
-struct Opened {
-  Config config;
-  std::unique_ptr<store::Store> store;
-};
-
-Result<Opened> open_from(const ParsedArgs& args) {
-  auto config = load_config(args.value("config").value_or(""));
-  if (!config.ok()) return config.error();
-  if (auto dir = args.value("data-dir")) config->data_dir = *dir;
-  if (auto url = args.value("store")) config->store_url = *url;
-  auto store = store::open_store(config->effective_store_url());
-  if (!store.ok()) return store.error();
-  return Opened{std::move(config).value(), std::move(store).value()};
-}
-
-// Prints the error; invalid input (a bad flag, config or URL) exits 2, anything else 1.
-int report(Io& io, const Error& error) {
-  io.err << "error: " << error.message << "\n";
-  return error.code == ErrorCode::invalid_argument ? kExitInvalid : kExitFailed;
-}
-
-std::string read_text_file(const std::string& path, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "cannot read " + path + ": " + std::strerror(errno);
-    return {};
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 std::string format_ms(std::optional<std::chrono::milliseconds> duration) {
   if (!duration) return "";
@@ -131,15 +76,6 @@ class ProgressPrinter {
   bool json_;
 };
 
-runtime::EngineOptions engine_options(const Config& config) {
-  runtime::EngineOptions options;
-  options.worker_threads = config.workers;
-  options.limits = config.limits;
-  options.env = config.env_json();
-  options.secrets = config.secrets_json();
-  return options;
-}
-
 // ---- herald validate ----------------------------------------------------------------------
 
 int cmd_validate(const std::vector<std::string>& argv, Io& io) {
@@ -179,24 +115,6 @@ int cmd_validate(const std::vector<std::string>& argv, Io& io) {
 }
 
 // ---- herald run ---------------------------------------------------------------------------
-
-Result<Json> parse_input_flags(const ParsedArgs& args) {
-  Json inputs = Json::object();
-  if (auto json = args.value("inputs")) {
-    inputs = Json::parse(*json, nullptr, false);
-    if (inputs.is_discarded() || !inputs.is_object()) {
-      return make_error(ErrorCode::invalid_argument, "--inputs must be a JSON object");
-    }
-  }
-  for (const auto& pair : args.values("input")) {
-    auto eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return make_error(ErrorCode::invalid_argument, "--input '" + pair + "' must look like name=value");
-    }
-    inputs[pair.substr(0, eq)] = pair.substr(eq + 1);
-  }
-  return inputs;
-}
 
 int cmd_run(const std::vector<std::string>& argv, Io& io) {
   auto specs = with_store_flags({
@@ -547,6 +465,14 @@ Commands:
   runs show ID     show a run's timeline
   resume           continue every unfinished run in the store
   cron next EXPR   print the next fire times of a cron expression (--tz ZONE)
+  serve            run the HTTP API, webhooks, the scheduler and the workers
+  init             create the first workspace, its admin and a token
+  workspace        create | list workspaces
+  user             add | list | remove members of a workspace
+  token            create | list | revoke API tokens
+  secret           set | list | delete a workspace's secrets (values from stdin)
+  audit            read a workspace's audit log
+  trigger WORKFLOW start a deployed workflow on a running server (--input k=v)
   version          print the version
 
 Every command takes --help. Data lives in --data-dir (HERALD_DATA_DIR, default ./.herald);
@@ -586,6 +512,14 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (command == "resume") return cmd_resume(rest, io);
   if (command == "runs") return cmd_runs(rest, io);
   if (command == "cron") return cmd_cron(rest, io);
+  if (command == "serve") return cmd_serve(rest, io);
+  if (command == "init") return cmd_init(rest, io);
+  if (command == "workspace") return cmd_workspace(rest, io);
+  if (command == "user") return cmd_user(rest, io);
+  if (command == "token") return cmd_token(rest, io);
+  if (command == "secret") return cmd_secret(rest, io);
+  if (command == "audit") return cmd_audit(rest, io);
+  if (command == "trigger") return cmd_trigger(rest, io);
   return usage_error(io, "unknown command '" + command + "'; see 'herald --help'");
 }
 

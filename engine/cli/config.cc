@@ -39,18 +39,24 @@ Status read_file(const std::string& path, Config& config) {
   }
   if (root.IsNull()) return {};
   if (!root.IsMap()) return config_error(path, root.Mark(), "expected a map of settings");
-  static const std::vector<std::string> known = {"data_dir", "store", "workers", "env_allow", "lua"};
+  static const std::vector<std::string> known = {"data_dir", "store", "workers", "env_allow", "lua",
+                                                 "listen", "log_level", "max_body_bytes"};
   for (const auto& entry : root) {
     auto key = entry.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       return config_error(path, entry.first.Mark(),
-                          "unknown setting '" + key + "'; known: data_dir, store, workers, env_allow, lua");
+                          "unknown setting '" + key +
+                              "'; known: data_dir, store, workers, env_allow, lua, listen, log_level, "
+                              "max_body_bytes");
     }
   }
   try {
     if (root["data_dir"]) config.data_dir = root["data_dir"].as<std::string>();
     if (root["store"]) config.store_url = root["store"].as<std::string>();
     if (root["workers"]) config.workers = root["workers"].as<int>();
+    if (root["listen"]) config.listen = root["listen"].as<std::string>();
+    if (root["log_level"]) config.log_level = root["log_level"].as<std::string>();
+    if (root["max_body_bytes"]) config.max_body_bytes = root["max_body_bytes"].as<size_t>();
     if (auto list = root["env_allow"]) {
       if (!list.IsSequence()) return config_error(path, list.Mark(), "env_allow: expected a list of names");
       for (const auto& name : list) config.env_allow.push_back(name.as<std::string>());
@@ -118,6 +124,8 @@ Result<Config> load_config(const std::string& path) {
     config.workers = static_cast<int>(n);
   }
   if (const char* v = std::getenv("HERALD_ENV_ALLOW")) config.env_allow = split_list(v);
+  if (const char* v = std::getenv("HERALD_LISTEN"); v && *v) config.listen = v;
+  if (const char* v = std::getenv("HERALD_LOG_LEVEL"); v && *v) config.log_level = v;
   if (config.workers == 0) config.workers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   return config;
 }

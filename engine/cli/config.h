@@ -17,6 +17,9 @@ struct Config {
   int workers = 0;                  // HERALD_WORKERS; 0: the number of cores
   std::vector<std::string> env_allow;  // HERALD_ENV_ALLOW (comma-separated): what `env` shows
   expr::Limits limits;              // lua.instructions / lua.memory_mb
+  std::string listen = "127.0.0.1:8080";  // HERALD_LISTEN: where `herald serve` listens
+  std::string log_level = "info";         // HERALD_LOG_LEVEL: trace, debug, info, warn, error
+  size_t max_body_bytes = 1 << 20;        // request bodies over this get 413
 
   std::string effective_store_url() const;
   Json env_json() const;      // the allowed environment variables that are set

@@ -1,0 +1,82 @@
+#include "engine/cli/command.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace herald::cli {
+
+namespace {
+const std::vector<FlagSpec> kStoreFlags = {
+    {"config", true, false, "configuration file (default ./herald.yaml when present)", "FILE"},
+    {"data-dir", true, false, "where Herald keeps its data (HERALD_DATA_DIR, default ./.herald)", "DIR"},
+    {"store", true, false, "store URL, e.g. sqlite:PATH (HERALD_STORE)", "URL"},
+};
+}  // namespace
+
+std::vector<FlagSpec> with_store_flags(std::vector<FlagSpec> specs) {
+  specs.insert(specs.end(), kStoreFlags.begin(), kStoreFlags.end());
+  specs.push_back({"help", false, false, "show this help", ""});
+  return specs;
+}
+
+int usage_error(Io& io, const std::string& message) {
+  io.err << "error: " << message << "\n";
+  return kExitInvalid;
+}
+
+Result<Opened> open_from(const ParsedArgs& args) {
+  auto config = load_config(args.value("config").value_or(""));
+  if (!config.ok()) return config.error();
+  if (auto dir = args.value("data-dir")) config->data_dir = *dir;
+  if (auto url = args.value("store")) config->store_url = *url;
+  auto store = store::open_store(config->effective_store_url());
+  if (!store.ok()) return store.error();
+  return Opened{std::move(config).value(), std::move(store).value()};
+}
+
+int report(Io& io, const Error& error) {
+  io.err << "error: " << error.message << "\n";
+  return error.code == ErrorCode::invalid_argument ? kExitInvalid : kExitFailed;
+}
+
+std::string read_text_file(const std::string& path, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot read " + path + ": " + std::strerror(errno);
+    return {};
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+runtime::EngineOptions engine_options(const Config& config) {
+  runtime::EngineOptions options;
+  options.worker_threads = config.workers;
+  options.limits = config.limits;
+  options.env = config.env_json();
+  options.secrets = config.secrets_json();
+  return options;
+}
+
+Result<Json> parse_input_flags(const ParsedArgs& args) {
+  Json inputs = Json::object();
+  if (auto json = args.value("inputs")) {
+    inputs = Json::parse(*json, nullptr, false);
+    if (inputs.is_discarded() || !inputs.is_object()) {
+      return make_error(ErrorCode::invalid_argument, "--inputs must be a JSON object");
+    }
+  }
+  for (const auto& pair : args.values("input")) {
+    auto eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(ErrorCode::invalid_argument, "--input '" + pair + "' must look like name=value");
+    }
+    inputs[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return inputs;
+}
+
+}  // namespace herald::cli

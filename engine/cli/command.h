@@ -1,0 +1,60 @@
+// What the `herald` subcommands share: output streams, flag sets, opening the configured store,
+// and reporting errors with the right exit code. Each group of subcommands lives in its own file
+// (cli.cc: run, validate, runs, cron; admin_commands.cc: init, workspace, user, token, secret,
+// audit, trigger; serve.cc: serve) and is dispatched from run_cli.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/cli/args.h"
+#include "engine/cli/cli.h"
+#include "engine/cli/config.h"
+#include "engine/common/result.h"
+#include "engine/runtime/engine.h"
+#include "engine/store/store.h"
+
+namespace herald::cli {
+
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+  bool interactive;
+};
+
+// --config, --data-dir, --store (and --help) added to a command's own flags.
+std::vector<FlagSpec> with_store_flags(std::vector<FlagSpec> specs);
+
+// Prints "error: MESSAGE" and returns kExitInvalid.
+int usage_error(Io& io, const std::string& message);
+
+// The configuration and store a command's flags name.
+struct Opened {
+  Config config;
+  std::unique_ptr<store::Store> store;
+};
+Result<Opened> open_from(const ParsedArgs& args);
+
+// Prints the error; invalid input (a bad flag, config or URL) exits 2, anything else 1.
+int report(Io& io, const Error& error);
+
+std::string read_text_file(const std::string& path, std::string* error);
+
+runtime::EngineOptions engine_options(const Config& config);
+
+// --inputs JSON and --input name=value pairs, merged into one object.
+Result<Json> parse_input_flags(const ParsedArgs& args);
+
+// Subcommands in other files.
+int cmd_serve(const std::vector<std::string>& argv, Io& io);
+int cmd_init(const std::vector<std::string>& argv, Io& io);
+int cmd_workspace(const std::vector<std::string>& argv, Io& io);
+int cmd_user(const std::vector<std::string>& argv, Io& io);
+int cmd_token(const std::vector<std::string>& argv, Io& io);
+int cmd_secret(const std::vector<std::string>& argv, Io& io);
+int cmd_audit(const std::vector<std::string>& argv, Io& io);
+int cmd_trigger(const std::vector<std::string>& argv, Io& io);
+
+}  // namespace herald::cli
