@@ -30,7 +30,7 @@ build-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD_DIR) -j$(JOBS)
 
 run: build
-	@scripts/run-examples $(BUILD_DIR)/herald $(DATA_DIR)
+	@scripts/run-demo $(BUILD_DIR)/herald $(DATA_DIR)
 
 # Every test, on the optimised build and then on the ASan+UBSan build.
 test: test-release test-asan
