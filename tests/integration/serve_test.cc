@@ -1,0 +1,137 @@
+// `herald serve` as a process: start-up, JSON logs, and the SIGTERM drain (a step in flight
+// finishes, the process exits 0, and the next start finishes the run without repeating it).
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/herald_command.h"
+#include "tests/support/http_client.h"
+#include "tests/support/local_http_server.h"
+#include "tests/support/temp_dir.h"
+
+namespace herald::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Starts `herald serve` on a free port and waits for its "listening" line; returns the base URL.
+std::string wait_for_listening(ChildProcess& server) {
+  std::regex listening("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
+  for (int i = 0; i < 300; ++i) {
+    std::smatch match;
+    std::string out = read_file(server.stdout_path());
+    if (std::regex_search(out, match, listening)) return match[1];
+    if (!server.running()) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ADD_FAILURE() << "herald serve did not start: " << read_file(server.stderr_path());
+  return "";
+}
+
+Json get_json(const std::string& url, const std::string& token) {
+  auto reply = http_call("GET", url, {{"Authorization", "Bearer " + token}});
+  Json body = Json::parse(reply.body, nullptr, false);
+  return body.is_discarded() ? Json() : body;
+}
+
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    env_ = {{"HERALD_DATA_DIR", dir_.path().string()}, {"HERALD_MASTER_KEY", ""}};
+    auto init = run_herald({"init", "--workspace", "acme", "--quiet"}, env_);
+    ASSERT_EQ(init.code(), 0) << init.err;
+    token_ = init.out.substr(0, init.out.find('\n'));
+    ASSERT_EQ(token_.rfind("hld_", 0), 0u) << init.out;
+  }
+
+  TempDir dir_;
+  std::map<std::string, std::string> env_;
+  std::string token_;
+};
+
+TEST_F(ServeTest, AnswersReadyzAndLogsJsonLines) {
+  auto server = start_herald({"serve", "--listen", "127.0.0.1:0"}, env_);
+  std::string base = wait_for_listening(server);
+  ASSERT_FALSE(base.empty());
+  EXPECT_EQ(http_call("GET", base + "/healthz").status, 200);
+  EXPECT_EQ(http_call("GET", base + "/readyz").status, 200);
+  auto me = get_json(base + "/api/v1/me", token_);
+  EXPECT_EQ(me.value("workspace", ""), "acme");
+  EXPECT_EQ(me.value("role", ""), "admin");
+  auto status = server.stop(SIGTERM, 10s);
+  EXPECT_TRUE(status.exited);
+  EXPECT_EQ(status.code, 0);
+  std::istringstream log(read_file(server.stderr_path()));
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) {
+    if (line.empty()) continue;
+    Json parsed = Json::parse(line, nullptr, false);
+    ASSERT_TRUE(parsed.is_object()) << "not a JSON log line: " << line;
+    EXPECT_TRUE(parsed.contains("ts") && parsed.contains("level") && parsed.contains("msg")) << line;
+    ++lines;
+  }
+  EXPECT_GE(lines, 2);  // "listening" and "draining" at least
+}
+
+TEST_F(ServeTest, SigtermLetsTheStepInFlightFinishAndTheRunResumesOnTheNextStart) {
+  LocalHttpServer effects;
+  effects.add_effects_route("/effects");
+  std::string workflow = "id: slow\nsteps:\n"
+                         "  - id: call\n    uses: http\n    with:\n      method: POST\n"
+                         "      url: \"" + effects.url("/effects/one?delay_ms=1500") + "\"\n"
+                         "      json: { n: 1 }\n      idempotency: true\n"
+                         "  - id: after\n    uses: wait\n    with: { for: 200ms }\n"
+                         "  - id: done\n    uses: set\n    with: { ok: true }\n";
+
+  std::string run_id;
+  {
+    auto server = start_herald({"serve", "--listen", "127.0.0.1:0"}, env_);
+    std::string base = wait_for_listening(server);
+    ASSERT_FALSE(base.empty());
+    auto deployed = http_call("POST", base + "/api/v1/workflows",
+                              {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/yaml"}},
+                              workflow);
+    ASSERT_EQ(deployed.status, 201) << deployed.body;
+    auto started = http_call("POST", base + "/api/v1/workflows/slow/runs",
+                             {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}}, "{}");
+    ASSERT_EQ(started.status, 201) << started.body;
+    run_id = Json::parse(started.body).value("id", "");
+    ASSERT_TRUE(effects.wait_for_requests(1, 10s));
+    server.kill(SIGTERM);  // while the http step waits for its 1.5 s answer
+    auto status = server.wait(20s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->exited);
+    EXPECT_EQ(status->code, 0) << read_file(server.stderr_path());
+  }
+  // The step finished during the drain: its success is stored, nothing re-runs it.
+  auto runs = run_herald({"runs", "show", run_id, "--json"}, env_);
+  ASSERT_EQ(runs.code(), 0) << runs.err;
+  EXPECT_NE(runs.out.find("\"call\""), std::string::npos);
+
+  auto server = start_herald({"serve", "--listen", "127.0.0.1:0"}, env_);
+  std::string base = wait_for_listening(server);
+  ASSERT_FALSE(base.empty());
+  std::string state;
+  for (int i = 0; i < 200 && state != "succeeded"; ++i) {
+    state = get_json(base + "/api/v1/runs/" + run_id, token_).value("state", "");
+    if (state != "succeeded") std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(state, "succeeded");
+  EXPECT_EQ(effects.request_count(), 1u) << "the step in flight at SIGTERM ran again";
+  server.stop(SIGTERM, 10s);
+}
+
+}  // namespace
+}  // namespace herald::testing
