@@ -147,7 +147,25 @@ void ChildProcess::start(const ChildOptions& options) {
 
   int out = open_or_throw(stdout_path_, O_WRONLY | O_CREAT | O_TRUNC);
   int err = open_or_throw(stderr_path_, O_WRONLY | O_CREAT | O_TRUNC);
-  int in = open_or_throw("/dev/null", O_RDONLY);
+  std::filesystem::path stdin_path = "/dev/null";
+  if (options.stdin_text) {
+    stdin_path = output_dir / (options.output_prefix + "stdin");
+    int fd = open_or_throw(stdin_path, O_WRONLY | O_CREAT | O_TRUNC);
+    const std::string& text = *options.stdin_text;
+    size_t done = 0;
+    while (done < text.size()) {
+      ssize_t wrote = ::write(fd, text.data() + done, text.size() - done);
+      if (wrote < 0 && errno == EINTR) continue;
+      if (wrote < 0) {
+        int error = errno;
+        ::close(fd);
+        throw failure("cannot write " + stdin_path.string(), error);
+      }
+      done += static_cast<size_t>(wrote);
+    }
+    ::close(fd);
+  }
+  int in = open_or_throw(stdin_path, O_RDONLY);
   int report[2];
   if (pipe2(report, O_CLOEXEC) != 0) throw failure("pipe2", errno);
   pid_t parent = getpid();

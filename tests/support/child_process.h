@@ -45,12 +45,15 @@ struct ChildOptions {
   // The child gets SIGKILL if the thread that started it ends (Linux PR_SET_PDEATHSIG), so a
   // crashed test leaves no server behind. Start children from the test's main thread.
   bool kill_with_parent = true;
+  // What the child reads on stdin (written to <output_dir>/<output_prefix>stdin first); nullopt:
+  // /dev/null.
+  std::optional<std::string> stdin_text;
 };
 
 class ChildProcess {
  public:
-  // Starts the child; stdin is /dev/null. Throws std::runtime_error when the program cannot be
-  // started (not found, not executable), with the reason.
+  // Starts the child; stdin is options.stdin_text, else /dev/null. Throws std::runtime_error
+  // when the program cannot be started (not found, not executable), with the reason.
   explicit ChildProcess(ChildOptions options);
   explicit ChildProcess(std::vector<std::string> args);
   ~ChildProcess();

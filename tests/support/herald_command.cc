@@ -15,6 +15,29 @@ ChildProcess start_herald(const std::vector<std::string>& args,
   return ChildProcess(options);
 }
 
+namespace {
+CommandResult wait_for(ChildProcess& child, std::chrono::milliseconds timeout) {
+  CommandResult result;
+  auto status = child.wait(timeout);
+  result.status = status ? *status : child.stop(SIGKILL);
+  result.out = child.stdout_text();
+  result.err = child.stderr_text();
+  return result;
+}
+}  // namespace
+
+CommandResult run_herald_with_stdin(const std::vector<std::string>& args, const std::string& stdin_text,
+                                    const std::map<std::string, std::string>& env,
+                                    std::chrono::milliseconds timeout) {
+  ChildOptions options;
+  options.args.push_back(herald_binary());
+  options.args.insert(options.args.end(), args.begin(), args.end());
+  options.env = env;
+  options.stdin_text = stdin_text;
+  ChildProcess child(options);
+  return wait_for(child, timeout);
+}
+
 CommandResult run_herald(const std::vector<std::string>& args,
                          const std::map<std::string, std::string>& env,
                          std::chrono::milliseconds timeout) {

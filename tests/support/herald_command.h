@@ -27,6 +27,11 @@ CommandResult run_herald(const std::vector<std::string>& args,
                          const std::map<std::string, std::string>& env = {},
                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// run_herald with `stdin_text` on the child's stdin.
+CommandResult run_herald_with_stdin(const std::vector<std::string>& args, const std::string& stdin_text,
+                                    const std::map<std::string, std::string>& env = {},
+                                    std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 // Starts `herald ARGS...` without waiting.
 ChildProcess start_herald(const std::vector<std::string>& args,
                           const std::map<std::string, std::string>& env = {});
