@@ -55,6 +55,16 @@ Result<store::Workspace> create_workspace(store::Store& store, const std::string
   return workspace;
 }
 
+namespace {
+// True when `member` may do everything `token` may.
+bool role_covers(security::Role member, security::Role token) {
+  for (const auto& rule : security::kPermissionTable) {
+    if (security::allows(token, rule.permission) && !security::allows(member, rule.permission)) return false;
+  }
+  return true;
+}
+}  // namespace
+
 Result<store::Membership> put_member(store::Store& store, const std::string& workspace_id,
                                      const std::string& user_id, security::Role role,
                                      const std::string& name, const std::string& email,
@@ -70,6 +80,18 @@ Result<store::Membership> put_member(store::Store& store, const std::string& wor
                                Clock::now()};
   if (auto status = store.put_membership(membership); !status.ok()) return status.error();
   audit(store, actor, "user.put", "user", user_id, {{"role", membership.role}});
+  // A token never grants more than its user has: after a demotion, the user's tokens that can do
+  // something the new role cannot are revoked.
+  auto tokens = store.list_tokens(workspace_id);
+  if (!tokens.ok()) return tokens.error();
+  for (const auto& token : *tokens) {
+    if (token.user_id != user_id || token.revoked_at) continue;
+    auto token_role = security::parse_role(token.role);
+    if (token_role.ok() && role_covers(role, *token_role)) continue;
+    if (auto status = store.revoke_token(workspace_id, token.id); !status.ok()) return status.error();
+    audit(store, actor, "token.revoke", "token", token.id,
+          {{"reason", "user " + user_id + " is now " + membership.role}});
+  }
   return membership;
 }
 

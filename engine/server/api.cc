@@ -3,6 +3,8 @@
 // for the token's role, and only ever reads or writes objects of the token's workspace (another
 // workspace's objects are 404, exactly like missing ones).
 #include <charconv>
+#include <mutex>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -20,6 +22,13 @@ using security::Permission;
 namespace {
 
 constexpr std::chrono::seconds kTokenCacheTtl{5};
+
+// Serializes the routes that change deployments (deploy, enable, disable, delete), each with its
+// rebuild of the trigger index. One for the process: such changes are rare.
+std::mutex& deployments_mu() {
+  static std::mutex mu;
+  return mu;
+}
 
 Json optional_time(const std::optional<store::TimePoint>& at) {
   return at ? Json(format_iso8601(*at)) : Json(nullptr);
@@ -226,10 +235,9 @@ void Service::Impl::add_api_routes() {
         if (bucket.level < 1.0) {
           double wait = (1.0 - bucket.level) / options.api_rate_per_second;
           Error error = make_error(ErrorCode::resource_exhausted, "too many requests for this token; slow down");
+          // error_response sends it as Retry-After (whole seconds, rounded up).
           error.retry_after = std::chrono::milliseconds(static_cast<int64_t>(wait * 1000) + 1);
-          Response response = error_response(error, request.request_id);
-          response.headers.emplace_back("Retry-After", std::to_string(static_cast<int64_t>(wait) + 1));
-          return response;
+          return error_response(error, request.request_id);
         }
         bucket.level -= 1.0;
       }
@@ -301,15 +309,39 @@ void Service::Impl::add_api_routes() {
         auto parsed = parse(*source, "workflow");
         if (!parsed.ok()) return parsed.error();
         const auto& workflow = **parsed;
-        // A webhook path belongs to one workflow of the workspace.
-        auto idx = current_index();
+        // One deployment change at a time: the path check below and the write must not
+        // interleave with another deploy's (two workflows could take one path), and the index
+        // rebuilds must be swapped in the order of the changes they read.
+        std::lock_guard deployments_lock(deployments_mu());
+        // A webhook path belongs to one workflow of the workspace, enabled or not: a disabled
+        // workflow gets its path back when it is enabled again.
+        std::set<std::string> paths;
         for (const auto& trigger : workflow.triggers) {
-          if (trigger.type != "webhook") continue;
-          std::string path = trigger.config.value("path", "");
-          auto it = idx->webhooks.find({actor.workspace_id, path});
-          if (it != idx->webhooks.end() && it->second.workflow_id != workflow.id) {
-            return make_error(ErrorCode::already_exists, "the webhook path '" + path + "' is already used by workflow '" +
-                                                             it->second.workflow_id + "'");
+          if (trigger.type == "webhook") paths.insert(trigger.config.value("path", ""));
+        }
+        if (!paths.empty()) {
+          store::WorkflowFilter filter;
+          filter.workspace_id = actor.workspace_id;
+          filter.limit = 1000;
+          while (true) {
+            auto page = store->list_deployed(filter);
+            if (!page.ok()) return page.error();
+            for (const auto& other : *page) {
+              if (other.workflow_id == workflow.id) continue;
+              auto other_workflow = workflow_of(other.version_id);
+              if (!other_workflow.ok()) continue;  // logged when the index was built
+              for (const auto& trigger : (*other_workflow)->triggers) {
+                if (trigger.type != "webhook") continue;
+                std::string path = trigger.config.value("path", "");
+                if (paths.count(path)) {
+                  return make_error(ErrorCode::already_exists, "the webhook path '" + path +
+                                                                   "' is already used by workflow '" +
+                                                                   other.workflow_id + "'");
+                }
+              }
+            }
+            if (static_cast<int>(page->size()) < filter.limit) break;
+            filter.after_id = page->back().workflow_id;
           }
         }
         auto deployed = store->deploy_workflow(actor.workspace_id, workflow.id, *source,
@@ -380,6 +412,7 @@ void Service::Impl::add_api_routes() {
   auto set_enabled = [this](bool enabled) {
     return [this, enabled](Request& request, const Actor& actor) -> Result<Response> {
       const std::string& id = request.params["id"];
+      std::lock_guard deployments_lock(deployments_mu());
       if (auto status = store->set_workflow_enabled(actor.workspace_id, id, enabled, actor.name()); !status.ok()) {
         return status.error();
       }
@@ -398,6 +431,7 @@ void Service::Impl::add_api_routes() {
   add("DELETE", "/api/v1/workflows/{id}", "Delete a workflow (its runs and versions stay)",
       Permission::workflows_write, [this](Request& request, const Actor& actor) -> Result<Response> {
         const std::string& id = request.params["id"];
+        std::lock_guard deployments_lock(deployments_mu());
         if (auto status = store->delete_deployed(actor.workspace_id, id); !status.ok()) return status.error();
         audit(*store, actor, "workflow.delete", "workflow", id);
         if (auto status = rebuild_index(); !status.ok()) return status.error();
@@ -655,6 +689,10 @@ void Service::Impl::add_api_routes() {
         if (!email.ok()) return email.error();
         auto member = put_member(*store, actor.workspace_id, request.params["id"], *role, *name, *email, actor);
         if (!member.ok()) return member.error();
+        {
+          std::lock_guard lock(auth_mu);
+          tokens.clear();  // a demotion revoked the member's tokens above their new role
+        }
         return json_response(200, {{"user", member->user_id}, {"role", member->role}});
       });
 

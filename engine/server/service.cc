@@ -1,6 +1,9 @@
 #include "engine/server/service.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -130,7 +133,39 @@ bool Service::Impl::stop() {
   if (stopped) return true;
   stopped = true;
   ready = false;
-  if (http) http->stop(options.drain_grace);
+  // Webhooks still waiting for their `respond` step get an answer.
+  auto answer_waiters = [this] {
+    std::lock_guard lock(waiters_mu);
+    for (auto& [run_id, waiter] : waiters) {
+      std::lock_guard waiter_lock(waiter->mu);
+      if (waiter->done) continue;
+      waiter->done = true;
+      waiter->state = "shutting_down";
+      waiter->cv.notify_all();
+    }
+  };
+  if (http) {
+    // A webhook waiting for its step is a request in flight: it gets the grace period like any
+    // other, then its answer, since http->stop() waits for every handler to return and the
+    // webhook's own respond timeout may be minutes longer.
+    std::mutex grace_mu;
+    std::condition_variable grace_cv;
+    bool http_stopped = false;
+    std::thread end_of_grace([&] {
+      std::unique_lock lock(grace_mu);
+      if (!grace_cv.wait_for(lock, options.drain_grace, [&] { return http_stopped; })) {
+        lock.unlock();
+        answer_waiters();
+      }
+    });
+    http->stop(options.drain_grace);
+    {
+      std::lock_guard lock(grace_mu);
+      http_stopped = true;
+    }
+    grace_cv.notify_all();
+    end_of_grace.join();
+  }
   if (scheduler) scheduler->stop();
   {
     std::lock_guard lock(dispatch_mu);
@@ -139,16 +174,7 @@ bool Service::Impl::stop() {
   dispatch_cv.notify_all();
   if (dispatcher.joinable()) dispatcher.join();
   bool drained = engine ? engine->shutdown(options.drain_grace) : true;
-  {
-    // Webhooks still waiting for a step: answer them now.
-    std::lock_guard lock(waiters_mu);
-    for (auto& [run_id, waiter] : waiters) {
-      std::lock_guard waiter_lock(waiter->mu);
-      waiter->done = true;
-      waiter->state = "shutting_down";
-      waiter->cv.notify_all();
-    }
-  }
+  answer_waiters();
   return drained;
 }
 
@@ -639,6 +665,12 @@ Response Service::Impl::handle_webhook(Request& request) {
     return error_response(http_error(ErrorCode::deadline_exceeded, 504,
                                      "step '" + hook.respond_step + "' did not finish within " +
                                          format_duration(hook.respond_timeout) + "; the run continues",
+                                     {{"run_id", run_id}}),
+                          request.request_id);
+  }
+  if (state == "shutting_down") {
+    return error_response(http_error(ErrorCode::unavailable, 503,
+                                     "Herald is shutting down; the run continues when it starts again",
                                      {{"run_id", run_id}}),
                           request.request_id);
   }
