@@ -73,8 +73,10 @@ struct Route {
 
 // Matches requests to routes. Literal segments win over {params} at the same position (the
 // leftmost difference decides). A trailing slash is ignored ("/api/v1/runs/" is "/api/v1/runs").
-// A path that matches a pattern with another method gives 405 with an Allow header; no pattern,
-// 404. HEAD runs the GET route when there is no HEAD route (the server sends no body for HEAD).
+// A path that matches a pattern with another method gives 405 with an Allow header (code
+// invalid_argument, details.allowed); no pattern, 404 (not_found, naming method and path). HEAD
+// runs the GET route when there is no HEAD route (the server sends no body for HEAD). Matching
+// is on the decoded path, so a %2F inside a segment splits it.
 class Router {
  public:
   // Throws std::invalid_argument for a malformed pattern (not starting with '/', an empty
@@ -106,8 +108,11 @@ struct ServerOptions {
 };
 
 // The server: one Poco HTTPServer on a ServerSocket. Every request gets a request id (echoed in
-// X-Request-Id), its body read up to the limit, and is counted in `metrics` (when given) as
-// herald_http_requests_total{route,method,status} and herald_http_request_duration_seconds.
+// X-Request-Id; the caller's when it is 1-128 of [A-Za-z0-9._-], else 16 random base62
+// characters), its body read up to the limit (413, code resource_exhausted, beyond it; the
+// connection then closes), and is counted in `metrics` (when given; declared by the
+// constructor) as herald_http_requests_total{route,method,status} and
+// herald_http_request_duration_seconds{route} (route: the matched pattern or "unmatched").
 class HttpServer {
  public:
   HttpServer(const Router& router, ServerOptions options, Metrics* metrics = nullptr);
