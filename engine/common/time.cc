@@ -52,6 +52,9 @@ Result<TimePoint> parse_iso8601(std::string_view text) {
   // %Ez reads "+01:00"; %z reads "+0100"; a trailing 'Z' means UTC.
   bool utc = !input.empty() && (input.back() == 'Z' || input.back() == 'z');
   std::string body = utc ? input.substr(0, input.size() - 1) : input;
+  // date's %T leaves its seconds uninitialised when they are missing ("09:00"), so only a
+  // full HH:MM:SS reaches it.
+  if (body.size() < 19 || body[13] != ':' || body[16] != ':') return invalid();
   for (const char* format : {"%FT%T%Ez", "%FT%T%z", "%F %T%Ez", "%FT%T"}) {
     bool needs_z = std::string_view(format) == "%FT%T";
     if (needs_z != utc) continue;
