@@ -111,6 +111,10 @@ struct ParseOptions {
   // The step types Herald knows, named in the message about an unknown `uses` (with a "did you
   // mean"). When is_known_step is unset and this is not empty, it also decides what is known.
   std::vector<std::string> known_steps;
+  // The JSON Schema a step type declares for its `with:` (plugin capabilities do), or null.
+  // `with:` is checked against it (see InputSchema: templates stand for any value); a schema
+  // that does not compile is not used. Unset: no step declares one.
+  std::function<const Json*(std::string_view uses)> input_schema;
 };
 
 struct ParseOutcome {

@@ -1156,6 +1156,10 @@ model::ParseOptions workflow_parse_options(const steps::StepRegistry& registry) 
     const auto* info = reg->find(uses);
     return info ? info->raw_fields : std::vector<std::string>{};
   };
+  parse.input_schema = [reg](std::string_view uses) -> const Json* {
+    const auto* info = reg->find(uses);
+    return info != nullptr && !info->input_schema.is_null() ? &info->input_schema : nullptr;
+  };
   parse.check_expression = [](std::string_view source, model::ExpressionKind kind) {
     switch (kind) {
       case model::ExpressionKind::expression: return expr::check_expression(source);

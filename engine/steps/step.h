@@ -79,6 +79,10 @@ struct StepInfo {
   // A pure step has no effect outside the run (set, script, log): the runtime may skip
   // recording "running" before it, since re-running it after a crash changes nothing.
   bool pure = false;
+  // The JSON Schema (draft 7) of `with:`, or null. Plugin capabilities declare one; the workflow
+  // validator checks `with:` against it (engine/model/input_schema.h), so a typo fails
+  // `herald validate` and a deploy rather than the run.
+  Json input_schema = nullptr;
 };
 
 class StepRegistry {

@@ -2,6 +2,7 @@
 #include <map>
 #include <set>
 
+#include "engine/model/input_schema.h"
 #include "engine/model/internal/build.h"
 #include "engine/model/internal/text.h"
 
@@ -244,6 +245,29 @@ class SemanticChecker {
       raw = {"code"};  // the contract: `script` takes Lua in `code`, not a template
     }
     check_json_sources(step.with, child_path(ref.path, "with"), raw, step.uses);
+    check_input_schema(ref);
+  }
+
+  // `with:` against the step type's input schema, when it declares one.
+  void check_input_schema(const StepRef& ref) {
+    const StepDef& step = *ref.step;
+    if (!options_.input_schema || step.uses.empty()) return;
+    const Json* schema_json = options_.input_schema(step.uses);
+    if (schema_json == nullptr || schema_json->is_null()) return;
+    auto schema = InputSchema::cached(*schema_json);
+    if (!schema) return;
+    const std::string with_path = child_path(ref.path, "with");
+    for (const auto& problem : schema->check(step.with, /*templates=*/true)) {
+      std::string path = problem.path.empty()          ? with_path
+                         : problem.path.front() == '[' ? with_path + problem.path
+                                                       : with_path + "." + problem.path;
+      std::string message = problem.message + " (input of " + quote(step.uses) + ")";
+      if (problem.at_key) {
+        diagnostics_.at_key(path, message);
+      } else {
+        diagnostics_.at_value(path, message);
+      }
+    }
   }
 
   // Every string in a `with:` or `vars:` value is a template, except the top-level raw fields.
