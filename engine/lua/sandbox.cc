@@ -211,18 +211,69 @@ int set_up(lua_State* L) {
 struct LibraryRequest {
   const char* name;
   const luaL_Reg* functions;
+  std::span<const Sandbox::LibraryPart> parts;
 };
 
 int add_library_table(lua_State* L) {
   const auto* request = static_cast<const LibraryRequest*>(lua_touserdata(L, 1));
   lua_newtable(L);
-  luaL_setfuncs(L, request->functions, 0);
+  if (request->functions != nullptr) luaL_setfuncs(L, request->functions, 0);
+  for (const auto& part : request->parts) {
+    if (part.alias_of != nullptr) {
+      internal::push_ref(L, internal::kBase);
+      if (lua_getfield(L, -1, part.alias_of) == LUA_TNIL) {
+        return luaL_error(L, "no sandbox library named '%s'", part.alias_of);
+      }
+      lua_setfield(L, -3, part.name);
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_newtable(L);
+    if (part.functions != nullptr) luaL_setfuncs(L, part.functions, 0);
+    internal::push_frozen(L, -1);
+    lua_setfield(L, -3, part.name);
+    lua_pop(L, 1);
+  }
   internal::push_frozen(L, -1);
   internal::push_ref(L, internal::kBase);
   lua_insert(L, -2);
   lua_setfield(L, -2, request->name);
   return 0;
 }
+
+// The message handler of load_module and call_protected: Lua's message plus a traceback. After
+// a kill the message is kept as it is (and nothing runs: see guarded_handler in library.cc);
+// error values that are not strings are kept for error_text.
+int traceback_handler(lua_State* L) {
+  if (state_of(L)->killed != Kill::none || lua_type(L, 1) != LUA_TSTRING) return 1;
+  luaL_traceback(L, L, lua_tostring(L, 1), 1);
+  return 1;
+}
+
+struct ModuleRequest {
+  const char* source;
+  size_t length;
+  const char* name;
+  bool syntax_error;
+  int ref;
+};
+
+int load_module_body(lua_State* L) {
+  auto* request = static_cast<ModuleRequest*>(lua_touserdata(L, 1));
+  if (luaL_loadbufferx(L, request->source, request->length, request->name, "t") != LUA_OK) {
+    request->syntax_error = true;
+    return lua_error(L);
+  }
+  lua_newtable(L);  // the module's own _ENV, with the same fallbacks as a run's
+  internal::push_ref(L, internal::kEnvMeta);
+  lua_setmetatable(L, -2);
+  lua_setupvalue(L, -2, 1);
+  lua_call(L, 0, 1);
+  request->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+constexpr std::string_view kTracebackMark = "\nstack traceback:\n";
 
 struct TransparentHash {
   using is_transparent = void;
@@ -246,7 +297,31 @@ struct Sandbox::Impl {
   Result<Json> call(lua_Integer id, std::span<const Global> globals);
   Error limit_error() const;
   Error failure(int status);
+  // failure(), with a traceback from traceback_handler moved to details.traceback.
+  Error failure_with_traceback(int status);
+  Status protected_call(lua_CFunction body, void* data);
 };
+
+Error Sandbox::Impl::failure_with_traceback(int status) {
+  Error error = failure(status);
+  const size_t mark = error.message.find(kTracebackMark);
+  if (mark != std::string::npos) {
+    error.details = {{"traceback", error.message.substr(mark + 1)}};
+    error.message.resize(mark);
+  }
+  return error;
+}
+
+Status Sandbox::Impl::protected_call(lua_CFunction body, void* data) {
+  lua_State* L = state.L;
+  lua_settop(L, 0);
+  lua_pushcfunction(L, traceback_handler);
+  lua_pushcfunction(L, body);
+  lua_pushlightuserdata(L, data);
+  const int status = lua_pcall(L, 1, 0, 1);
+  if (state.killed != Kill::none || status != LUA_OK) return failure_with_traceback(status);
+  return ok_status();
+}
 
 void Sandbox::Impl::begin(const Limits& run_limits) {
   limits = run_limits;
@@ -412,9 +487,52 @@ Status Sandbox::compile(ChunkKind kind, std::string_view source) {
   }
 }
 
+Result<int> Sandbox::load_module(std::string_view source, std::string_view chunk_name,
+                                 const Limits& limits) {
+  if (impl_->state.running) {
+    return make_error(ErrorCode::failed_precondition, "the Lua sandbox is already running a chunk");
+  }
+  const std::string name(chunk_name);
+  ModuleRequest request{source.data(), source.size(), name.c_str(), false, LUA_NOREF};
+  impl_->begin(limits);
+  try {
+    Status status = impl_->protected_call(load_module_body, &request);
+    impl_->end();
+    if (!status.ok()) {
+      Error error = std::move(status).error();
+      if (request.syntax_error) error.details = nullptr;  // a traceback of the loader says nothing
+      return error;
+    }
+    return request.ref;
+  } catch (const std::exception& e) {
+    impl_->end();
+    return make_error(ErrorCode::internal, std::string("Lua sandbox: ") + e.what());
+  }
+}
+
+Status Sandbox::call_protected(int (*body)(lua_State*), void* data, const Limits& limits) {
+  if (impl_->state.running) {
+    return make_error(ErrorCode::failed_precondition, "the Lua sandbox is already running a chunk");
+  }
+  impl_->begin(limits);
+  try {
+    Status status = impl_->protected_call(body, data);
+    impl_->end();
+    return status;
+  } catch (const std::exception& e) {
+    impl_->end();
+    return make_error(ErrorCode::internal, std::string("Lua sandbox: ") + e.what());
+  }
+}
+
 Status Sandbox::add_library(const char* name, const luaL_Reg* functions) {
+  return add_library(name, functions, {});
+}
+
+Status Sandbox::add_library(const char* name, const luaL_Reg* functions,
+                            std::span<const LibraryPart> parts) {
   lua_State* L = impl_->state.L;
-  LibraryRequest request{name, functions};
+  LibraryRequest request{name, functions, parts};
   lua_pushcfunction(L, add_library_table);
   lua_pushlightuserdata(L, &request);
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {

@@ -85,6 +85,33 @@ class Sandbox {
   // errors and C++ objects.
   Status add_library(const char* name, const luaL_Reg* functions);
 
+  // A field of a library table added with add_library: a nested read-only table of functions
+  // (`herald.kv.get`), or, with `alias_of`, a library the sandbox already has (`herald.json`).
+  struct LibraryPart {
+    const char* name = nullptr;
+    const luaL_Reg* functions = nullptr;
+    const char* alias_of = nullptr;
+  };
+  Status add_library(const char* name, const luaL_Reg* functions,
+                     std::span<const LibraryPart> parts);
+
+  // Runs `source` once as a module (a Lua plugin file) and keeps its first result in the state:
+  // compiled as text under `chunk_name` (give "@file.lua", so messages read "file.lua:12: ..."),
+  // in an `_ENV` of its own that lives as long as the module (its globals persist between
+  // calls), under `limits`. Returns the result's registry reference (LUA_REFNIL for nil), for
+  // call_protected bodies: lua_rawgeti(L, LUA_REGISTRYINDEX, ref). Errors: invalid_argument for
+  // a syntax error (Lua's message, with the line) and for a runtime error (with
+  // details.traceback); resource_exhausted / deadline_exceeded for the limits.
+  Result<int> load_module(std::string_view source, std::string_view chunk_name,
+                          const Limits& limits = {});
+
+  // Runs `body` in protected mode under `limits`, with `data` as its only argument (a light
+  // userdata): for host code that works on the state itself, e.g. calling a module's functions.
+  // A Lua error raised in `body` or in what it calls becomes invalid_argument with Lua's message
+  // and details.traceback; the limits as for run(). `body` must follow json.h's rules about
+  // Lua errors and C++ objects.
+  Status call_protected(int (*body)(lua_State*), void* data, const Limits& limits = {});
+
   // Where `print` goes; by default its text is dropped.
   void set_print(std::function<void(std::string_view)> print);
 
