@@ -1,0 +1,119 @@
+// Plugins as the engine sees them: loaded from folders (shared libraries through the C ABI of
+// sdk/include/herald/plugin.h, Lua files in the sandbox), each capability becoming a step in the
+// StepRegistry so that `uses: mastodon.publish` works in a workflow. Used by the CLI (every
+// command that runs or validates workflows, and `herald plugins ...`) and by `herald serve`.
+//
+// Loading happens once, at start-up, on one thread; capabilities are then called from any worker
+// thread. Shared libraries are never unloaded (their code may still be referenced).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/common/result.h"
+#include "engine/steps/step.h"
+
+namespace herald::plugins {
+
+enum class CapabilityKind { step, trigger_source, provider };
+std::string_view to_string(CapabilityKind kind);
+
+struct CapabilityInfo {
+  std::string name;  // "mastodon.publish"
+  CapabilityKind kind = CapabilityKind::step;
+  std::string description;
+  Json input_schema = nullptr;  // JSON Schema (draft 7) of its input, as used; null: any input
+};
+
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::string file;                      // the .so or .lua it came from
+  std::string type;                      // "native" or "lua"
+  std::string isolation = "in-process";  // later: "process" (a `herald plugin-host` child)
+  std::vector<CapabilityInfo> capabilities;
+
+  Json to_json(bool with_schemas) const;
+};
+
+// One capability of a loaded plugin. Thread-safe: called from any worker thread at once.
+class Capability {
+ public:
+  virtual ~Capability() = default;
+  virtual const CapabilityInfo& info() const = 0;
+  // One call with the rendered input (already checked against the input schema by the step
+  // that wraps it). Never throws.
+  virtual steps::StepOutcome invoke(const Json& input, steps::StepContext& context) = 0;
+};
+
+struct LoadedPlugin {
+  PluginInfo info;
+  std::vector<std::shared_ptr<Capability>> capabilities;
+};
+
+// Limits for each call of a Lua plugin (the sandbox's, plus a wall clock that the step's own
+// deadline can only shorten).
+struct LuaLimits {
+  uint64_t instructions = 100'000'000;
+  size_t memory_bytes = 64u * 1024 * 1024;
+  std::chrono::milliseconds wall{30'000};
+};
+
+// Loads one plugin file. Every error is invalid_argument and names the file:
+//   "<file>: cannot load: <dlerror>"
+//   "<file>: missing entry point herald_plugin_entry ..."
+//   "<file>: incompatible ABI: built for 2.0, this Herald speaks 1.0 ..."
+//   "<file>: init failed: <the plugin's message>"
+//   "<file>: schema invalid: capability 'x.y': ..."
+//   "<file>:<line>: syntax error ..." (Lua) and the like.
+Result<LoadedPlugin> load_native_plugin(const std::string& path);
+Result<LoadedPlugin> load_lua_plugin(const std::string& path, const LuaLimits& limits = {});
+
+// The folders and files to load plugins from, in order.
+struct LoadOptions {
+  std::vector<std::string> paths;
+  LuaLimits lua;
+};
+
+// The folder of the plugins built with Herald (searched first), or empty when there is none.
+std::string builtin_plugin_dir();
+
+// The plugin paths in effect: HERALD_PLUGINS_PATHS (colon-separated) when set, else the
+// configuration's `plugins.paths`; the built-in folder always comes first.
+std::vector<std::string> plugin_paths(const std::vector<std::string>& configured);
+
+// Every loaded plugin, and what failed to load.
+class PluginSet {
+ public:
+  // Loads every `.so` and `.lua` file of each folder (by name), or the file itself when a path
+  // names one. A missing folder is skipped; the same file reached twice is loaded once. A
+  // plugin whose name or one of whose capability names is already taken is refused
+  // ("duplicate capability name ..."), the first one loaded stays.
+  static PluginSet load(const LoadOptions& options);
+
+  const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
+  const std::vector<Error>& errors() const { return errors_; }
+  const LoadedPlugin* find_plugin(std::string_view name) const;
+  std::shared_ptr<Capability> find_capability(std::string_view name) const;
+
+  // Adds every step capability to `registry` as a StepInfo (with its input schema). A name the
+  // registry already has is refused with an error naming the plugin's file.
+  Status register_steps(steps::StepRegistry& registry) const;
+
+  // Adds a plugin loaded by other means (tests); refused like a duplicate in load().
+  Status add(LoadedPlugin plugin);
+
+ private:
+  std::vector<LoadedPlugin> plugins_;
+  std::vector<Error> errors_;
+};
+
+// The StepInfo for one capability: checks the rendered input against the input schema, then
+// calls the capability.
+steps::StepInfo make_step_info(std::shared_ptr<Capability> capability);
+
+}  // namespace herald::plugins
