@@ -79,8 +79,10 @@ class ProgressPrinter {
 // ---- herald validate ----------------------------------------------------------------------
 
 int cmd_validate(const std::vector<std::string>& argv, Io& io) {
-  std::vector<FlagSpec> specs = {{"json", false, false, "print diagnostics as JSON", ""},
-                                 {"help", false, false, "show this help", ""}};
+  std::vector<FlagSpec> specs = {
+      {"json", false, false, "print diagnostics as JSON", ""},
+      {"config", true, false, "configuration file, for plugins.paths (default ./herald.yaml)", "FILE"},
+      {"help", false, false, "show this help", ""}};
   auto args = parse_args(argv, specs, "herald validate");
   if (!args.ok()) return usage_error(io, args.error().message);
   if (args->has("help") || args->positional.empty()) {
@@ -90,8 +92,11 @@ int cmd_validate(const std::vector<std::string>& argv, Io& io) {
         << flags_help(specs);
     return args->has("help") ? kExitOk : kExitInvalid;
   }
-  auto registry = steps::StepRegistry::with_builtins();
-  auto options = runtime::workflow_parse_options(registry);
+  auto config = load_config(args->value("config").value_or(""));
+  if (!config.ok()) return report(io, config.error());
+  auto registry = step_registry(*config);
+  if (!registry.ok()) return report(io, registry.error());
+  auto options = runtime::workflow_parse_options(*registry);
   bool all_ok = true;
   Json report = Json::array();
   for (const auto& file : args->positional) {
@@ -148,8 +153,9 @@ int cmd_run(const std::vector<std::string>& argv, Io& io) {
   auto options = engine_options(config);
   options.own_runs_only = true;
   options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
-  auto registry = steps::StepRegistry::with_builtins();
-  runtime::Engine engine(*store, registry, options);
+  auto registry = step_registry(config);
+  if (!registry.ok()) return report(io, registry.error());
+  runtime::Engine engine(*store, *registry, options);
   auto run_id = engine.start_run(source, file, *inputs);
   if (!run_id.ok()) {
     io.err << run_id.error().message << "\n";
@@ -188,8 +194,9 @@ int cmd_resume(const std::vector<std::string>& argv, Io& io) {
   ProgressPrinter printer(io.out, args->has("json") || !io.interactive);
   auto options = engine_options(config);
   options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
-  auto registry = steps::StepRegistry::with_builtins();
-  runtime::Engine engine(*store, registry, options);
+  auto registry = step_registry(config);
+  if (!registry.ok()) return report(io, registry.error());
+  runtime::Engine engine(*store, *registry, options);
   if (auto status = engine.resume_all(); !status.ok()) {
     io.err << "error: " << status.error().message << "\n";
     return kExitFailed;
@@ -473,6 +480,7 @@ Commands:
   secret           set | list | delete a workspace's secrets (values from stdin)
   audit            read a workspace's audit log
   trigger WORKFLOW start a deployed workflow on a running server (--input k=v)
+  plugins          list | inspect | call the loaded plugins and their capabilities
   version          print the version
 
 Every command takes --help. Data lives in --data-dir (HERALD_DATA_DIR, default ./.herald);
@@ -520,6 +528,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (command == "secret") return cmd_secret(rest, io);
   if (command == "audit") return cmd_audit(rest, io);
   if (command == "trigger") return cmd_trigger(rest, io);
+  if (command == "plugins") return cmd_plugins(rest, io);
   return usage_error(io, "unknown command '" + command + "'; see 'herald --help'");
 }
 

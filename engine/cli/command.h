@@ -1,7 +1,7 @@
 // What the `herald` subcommands share: output streams, flag sets, opening the configured store,
 // and reporting errors with the right exit code. Each group of subcommands lives in its own file
 // (cli.cc: run, validate, runs, cron; admin_commands.cc: init, workspace, user, token, secret,
-// audit, trigger; serve.cc: serve) and is dispatched from run_cli.
+// audit, trigger; serve.cc: serve; plugin_commands.cc: plugins) and is dispatched from run_cli.
 #pragma once
 
 #include <iosfwd>
@@ -56,5 +56,11 @@ int cmd_token(const std::vector<std::string>& argv, Io& io);
 int cmd_secret(const std::vector<std::string>& argv, Io& io);
 int cmd_audit(const std::vector<std::string>& argv, Io& io);
 int cmd_trigger(const std::vector<std::string>& argv, Io& io);
+int cmd_plugins(const std::vector<std::string>& argv, Io& io);  // plugin_commands.cc
+
+// The built-in steps plus the capabilities of every plugin the configuration names
+// (plugin_commands.cc). A plugin that fails to load is an error (invalid_argument) listing each
+// failure, so a broken plugin is noticed at start rather than when a workflow needs it.
+Result<steps::StepRegistry> step_registry(const Config& config);
 
 }  // namespace herald::cli

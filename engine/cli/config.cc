@@ -40,14 +40,14 @@ Status read_file(const std::string& path, Config& config) {
   if (root.IsNull()) return {};
   if (!root.IsMap()) return config_error(path, root.Mark(), "expected a map of settings");
   static const std::vector<std::string> known = {"data_dir", "store", "workers", "env_allow", "lua",
-                                                 "listen", "log_level", "max_body_bytes"};
+                                                 "listen", "log_level", "max_body_bytes", "plugins"};
   for (const auto& entry : root) {
     auto key = entry.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       return config_error(path, entry.first.Mark(),
                           "unknown setting '" + key +
                               "'; known: data_dir, store, workers, env_allow, lua, listen, log_level, "
-                              "max_body_bytes");
+                              "max_body_bytes, plugins");
     }
   }
   try {
@@ -60,6 +60,30 @@ Status read_file(const std::string& path, Config& config) {
     if (auto list = root["env_allow"]) {
       if (!list.IsSequence()) return config_error(path, list.Mark(), "env_allow: expected a list of names");
       for (const auto& name : list) config.env_allow.push_back(name.as<std::string>());
+    }
+    if (auto plugins = root["plugins"]) {
+      if (!plugins.IsMap()) {
+        return config_error(path, plugins.Mark(), "plugins: expected a map with `paths`");
+      }
+      for (const auto& entry : plugins) {
+        if (entry.first.as<std::string>() != "paths") {
+          return config_error(path, entry.first.Mark(),
+                              "unknown setting 'plugins." + entry.first.as<std::string>() +
+                                  "'; known: plugins.paths");
+        }
+      }
+      if (auto list = plugins["paths"]) {
+        if (!list.IsSequence()) {
+          return config_error(path, list.Mark(), "plugins.paths: expected a list of folders");
+        }
+        for (const auto& folder : list) {
+          std::string text = folder.as<std::string>();
+          // Relative folders are relative to the configuration file, not to where Herald runs.
+          std::filesystem::path where(text);
+          if (where.is_relative()) where = std::filesystem::path(path).parent_path() / where;
+          config.plugin_paths.push_back(where.lexically_normal().string());
+        }
+      }
     }
     if (auto lua = root["lua"]) {
       if (lua["instructions"]) config.limits.instructions = lua["instructions"].as<uint64_t>();

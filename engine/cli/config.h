@@ -20,6 +20,9 @@ struct Config {
   std::string listen = "127.0.0.1:8080";  // HERALD_LISTEN: where `herald serve` listens
   std::string log_level = "info";         // HERALD_LOG_LEVEL: trace, debug, info, warn, error
   size_t max_body_bytes = 1 << 20;        // request bodies over this get 413
+  // plugins.paths: folders (or files) to load plugins from, after the plugins built with Herald.
+  // HERALD_PLUGINS_PATHS (colon-separated) replaces it when set.
+  std::vector<std::string> plugin_paths;
 
   std::string effective_store_url() const;
   Json env_json() const;      // the allowed environment variables that are set

@@ -94,6 +94,9 @@ int cmd_serve(const std::vector<std::string>& argv, Io& io) {
   options.store_url = config->effective_store_url();
   options.data_dir = config->data_dir;
   options.engine = engine_options(*config);
+  auto registry = step_registry(*config);
+  if (!registry.ok()) return report(io, registry.error());
+  options.steps = std::move(registry).value();
   options.engine.secrets = Json::object();  // workspace runs use their workspace's secrets
   options.http.host = address->first;
   options.http.port = address->second;

@@ -57,7 +57,7 @@ bool truthy(const Json& value) { return !(value.is_null() || (value.is_boolean()
 
 Service::Impl::Impl(ServiceOptions o)
     : options(std::move(o)),
-      registry(steps::StepRegistry::with_builtins()),
+      registry(options.steps ? std::move(*options.steps) : steps::StepRegistry::with_builtins()),
       parse_options(runtime::workflow_parse_options(registry)) {
   metrics.declare_counter("herald_runs_started_total", "Runs started, by workspace and workflow.",
                           {"workspace", "workflow"});

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/common/result.h"
@@ -28,6 +29,8 @@ struct ServiceOptions {
   std::chrono::milliseconds respond_timeout{30000};
   // SIGTERM: how long steps in flight may take to finish.
   std::chrono::milliseconds drain_grace{10000};
+  // The steps workflows may use (the built-ins plus plugin capabilities); unset: the built-ins.
+  std::optional<steps::StepRegistry> steps;
 };
 
 class Service {
