@@ -735,14 +735,46 @@ struct Engine::Impl {
          r.record.error.is_null() ? std::nullopt : std::optional<Error>(Error::from_json(r.record.error)));
   }
 
-  // Commits, then either hands out the work or drops the run from memory. Called with the run's
-  // lock held; returns the work to dispatch once the lock is released.
+  // Commits what the run deferred, then `commit`. Called with the run's lock held.
+  Status commit_run(ActiveRun& r, store::Commit& commit) {
+    if (!r.deferred.empty()) {
+      store::Commit merged = std::move(r.deferred);
+      r.deferred = store::Commit{};
+      merged.append(std::move(commit));
+      commit = std::move(merged);
+    }
+    return store.commit(commit);
+  }
+
+  // Whether `commit` may wait for the run's next one: only when all it leads to is pure steps
+  // (re-running them after a crash gives the same writes), and it holds nothing another part
+  // of Herald waits for in the store (timers, consumed events, schedule marks, a final state).
+  bool can_defer(const ActiveRun& r, const store::Commit& commit,
+                 const std::vector<WorkItem>& dispatch) const {
+    if (dispatch.empty() || store::is_final(r.record.state)) return false;
+    if (!commit.insert_runs.empty() || !commit.add_timers.empty() || !commit.delete_timers.empty() ||
+        !commit.delete_timers_of_runs.empty() || !commit.consume_events.empty() ||
+        !commit.schedule_marks.empty()) {
+      return false;
+    }
+    for (const auto& item : dispatch) {
+      const steps::StepInfo* info = registry.find(item.run->slots[item.slot].def->uses);
+      if (info == nullptr || !info->pure) return false;
+    }
+    return true;
+  }
+
+  // Commits (or defers, see can_defer), then either hands out the work or drops the run from
+  // memory. Called with the run's lock held; returns the work to dispatch once the lock is
+  // released.
   std::vector<WorkItem> commit_and_collect(const std::shared_ptr<ActiveRun>& run,
                                            store::Commit& commit, std::vector<WorkItem> dispatch,
                                            bool* drop) {
     *drop = false;
-    if (!commit.empty()) {
-      auto status = store.commit(commit);
+    if (!commit.empty() && can_defer(*run, commit, dispatch)) {
+      run->deferred.append(std::move(commit));
+    } else if (!commit.empty() || !run->deferred.empty()) {
+      auto status = commit_run(*run, commit);
       if (!status.ok()) {
         // The store refused the change: what is in memory is now ahead of it. Drop the run from
         // memory; the next load (a restart, `herald resume`) continues from what was committed.
@@ -872,7 +904,7 @@ struct Engine::Impl {
       store::Commit commit;
       commit.steps.push_back(step_record(r, slot, work.item));
       commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::running));
-      auto status = store.commit(commit);
+      auto status = commit_run(r, commit);
       if (!status.ok()) {
         spdlog::error("run {}: store commit failed: {}", r.record.id, status.error().message);
         r.in_flight -= 1;
@@ -1310,7 +1342,7 @@ Status Engine::retry_run(const std::string& run_id) {
     run->record.updated_at = now;
     commit.update_run = run->record;
     impl_->rebuild_steps_view(*run);
-    if (auto status = impl_->store.commit(commit); !status.ok()) {
+    if (auto status = impl_->commit_run(*run, commit); !status.ok()) {
       run->evicted = true;
       drop = true;
     }

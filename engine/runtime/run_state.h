@@ -59,6 +59,11 @@ struct ActiveRun {
   std::shared_ptr<const Json> steps_view;
   std::shared_ptr<const Json> error_view;  // the run's error, for on_error steps
 
+  // Writes of pure steps not yet committed: they go to the store with the run's next commit
+  // that cannot wait (a step with effects starting, a timer, the run finishing). A crash loses
+  // only work that re-running reproduces.
+  store::Commit deferred;
+
   int in_flight = 0;      // units executing on workers
   bool failing = false;   // a main step failed: on_error steps run, then the run fails
   bool cancel_requested = false;

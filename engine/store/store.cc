@@ -121,6 +121,22 @@ bool Commit::empty() const {
          add_events.empty() && consume_events.empty() && schedule_marks.empty();
 }
 
+void Commit::append(Commit&& later) {
+  auto move_all = [](auto& into, auto& from) {
+    into.insert(into.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  };
+  move_all(insert_runs, later.insert_runs);
+  if (later.update_run) update_run = std::move(later.update_run);
+  move_all(steps, later.steps);
+  move_all(attempts, later.attempts);
+  move_all(add_timers, later.add_timers);
+  move_all(delete_timers, later.delete_timers);
+  move_all(delete_timers_of_runs, later.delete_timers_of_runs);
+  move_all(add_events, later.add_events);
+  move_all(consume_events, later.consume_events);
+  move_all(schedule_marks, later.schedule_marks);
+}
+
 Status check_slug(std::string_view what, std::string_view id) {
   auto is_lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   bool ok = !id.empty() && id.size() <= 63 && is_lower_or_digit(id[0]);

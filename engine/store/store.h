@@ -148,6 +148,10 @@ struct Commit {
   std::vector<ScheduleMark> schedule_marks;
   // True when the Commit writes nothing.
   bool empty() const;
+  // Adds the writes of a Commit that comes after this one: committing the result writes what
+  // committing both in order would (rows written twice keep the later values), provided this
+  // one adds no timer that `later` deletes (apply deletes timers before it adds them).
+  void append(Commit&& later);
 };
 
 struct RunFilter {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -69,6 +70,33 @@ class SpanStep final : public steps::Step {
   }
   std::mutex mu;
   std::map<std::string, std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::time_point>> spans;
+};
+
+// A step that holds its worker until the test opens it; the test registers it as pure or not.
+class GateStep final : public steps::Step {
+ public:
+  steps::StepOutcome run(const Json&, steps::StepContext&) override {
+    std::unique_lock lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_; });
+    return steps::StepOutcome::done({{"passed", true}});
+  }
+  bool wait_entered() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 10s, [this] { return entered_; });
+  }
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+  bool open_ = false;
 };
 
 class ThrowingStep final : public steps::Step {
@@ -567,6 +595,61 @@ steps:
     ASSERT_EQ(record->state, RunState::succeeded);
     EXPECT_EQ(steps_of(ids[i])["b"].output, i * 10);
   }
+}
+
+// Pure steps' results go to the store with the run's next write that cannot wait: here the
+// "running" of a step with effects. While the pure gate holds, the store still has the run as
+// it was inserted; once a step with effects starts, everything before it is stored.
+TEST_F(EngineTest, PureStepsAreCommittedWithTheNextWriteThatCannotWait) {
+  auto pure_gate = std::make_shared<GateStep>();
+  auto effect_gate = std::make_shared<GateStep>();
+  steps::StepInfo pure{"pure_gate", "holds, pure", {}, pure_gate};
+  pure.pure = true;
+  ASSERT_TRUE(registry_.add(pure).ok());
+  ASSERT_TRUE(registry_.add({"effect_gate", "holds, with effects", {}, effect_gate}).ok());
+  auto id = engine().start_run(R"(
+id: deferred
+steps:
+  - id: a
+    uses: set
+    with: { x: 1 }
+  - id: b
+    uses: pure_gate
+  - id: c
+    uses: effect_gate
+  - id: d
+    uses: set
+    with: { y: "{{ steps.a.output.x + 1 }}" }
+)", "test.yaml", Json::object());
+  ASSERT_TRUE(id.ok()) << id.error().message;
+
+  ASSERT_TRUE(pure_gate->wait_entered());
+  auto record = store_->get_run(*id);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->state, RunState::queued);
+  EXPECT_TRUE(steps_of(*id).empty()) << "a's result is deferred until a write that cannot wait";
+
+  pure_gate->open();
+  ASSERT_TRUE(effect_gate->wait_entered());
+  auto steps = steps_of(*id);
+  EXPECT_EQ(steps["a"].state, StepState::succeeded);
+  EXPECT_EQ(steps["b"].state, StepState::succeeded);
+  EXPECT_EQ(steps["c"].state, StepState::running) << "a step with effects is recorded before it runs";
+  EXPECT_EQ(steps.count("d"), 0u);
+  record = store_->get_run(*id);
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->state, RunState::running);
+
+  effect_gate->open();
+  auto finished = engine().wait_for_run(*id, 20s);
+  ASSERT_TRUE(finished.ok()) << finished.error().message;
+  EXPECT_EQ(finished->state, RunState::succeeded);
+  steps = steps_of(*id);
+  EXPECT_EQ(steps["d"].state, StepState::succeeded);
+  EXPECT_EQ(steps["d"].output["y"], 2);
+  auto attempts = store_->get_attempts(*id);
+  ASSERT_TRUE(attempts.ok());
+  EXPECT_EQ(attempts->size(), 4u);
 }
 
 TEST_F(EngineTest, CancelStopsAWaitingRun) {

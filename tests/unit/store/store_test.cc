@@ -72,6 +72,51 @@ TEST(StoreCommit, EmptyOnlyWhenItWritesNothing) {
   }
 }
 
+TEST(StoreCommit, AppendKeepsEveryPartInOrderAndTheLaterRunUpdate) {
+  std::vector<void (*)(Commit&)> parts = {
+      [](Commit& c) { c.insert_runs.emplace_back(); },
+      [](Commit& c) { c.steps.emplace_back(); },
+      [](Commit& c) { c.attempts.emplace_back(); },
+      [](Commit& c) { c.add_timers.emplace_back(); },
+      [](Commit& c) { c.delete_timers.push_back(1); },
+      [](Commit& c) { c.delete_timers_of_runs.emplace_back("run"); },
+      [](Commit& c) { c.add_events.emplace_back(); },
+      [](Commit& c) { c.consume_events.push_back(1); },
+      [](Commit& c) { c.schedule_marks.emplace_back(); },
+  };
+  // Each part survives an append onto an empty Commit.
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Commit later;
+    parts[i](later);
+    Commit merged;
+    merged.append(std::move(later));
+    EXPECT_FALSE(merged.empty()) << "part " << i;
+  }
+
+  Commit earlier;
+  earlier.update_run.emplace();
+  earlier.update_run->state = RunState::running;
+  earlier.steps.emplace_back();
+  earlier.steps.back().step_id = "a";
+  Commit later;
+  later.steps.emplace_back();
+  later.steps.back().step_id = "b";
+  later.add_events.emplace_back();
+  earlier.append(std::move(later));
+  ASSERT_EQ(earlier.steps.size(), 2u);
+  EXPECT_EQ(earlier.steps[0].step_id, "a");
+  EXPECT_EQ(earlier.steps[1].step_id, "b");
+  EXPECT_EQ(earlier.add_events.size(), 1u);
+  ASSERT_TRUE(earlier.update_run);
+  EXPECT_EQ(earlier.update_run->state, RunState::running) << "kept: the later one had none";
+
+  Commit final_state;
+  final_state.update_run.emplace();
+  final_state.update_run->state = RunState::succeeded;
+  earlier.append(std::move(final_state));
+  EXPECT_EQ(earlier.update_run->state, RunState::succeeded);
+}
+
 constexpr std::string_view kCrockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 // The 48-bit millisecond timestamp in the first 10 characters.
