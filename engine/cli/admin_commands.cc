@@ -11,7 +11,6 @@
 #include <iostream>
 #include <istream>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -22,11 +21,6 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Timespan.h>
 #include <Poco/URI.h>
-#if defined(HERALD_HAVE_NETSSL)
-#include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPSClientSession.h>
-#include <Poco/Net/SSLManager.h>
-#endif
 
 #include "engine/cli/command.h"
 #include "engine/common/duration.h"
@@ -34,6 +28,7 @@
 #include "engine/security/roles.h"
 #include "engine/security/secret_box.h"
 #include "engine/server/admin.h"
+#include "engine/steps/http/client_session.h"
 
 namespace herald::cli {
 
@@ -727,20 +722,6 @@ Result<Poco::URI> parse_server_url(const std::string& text) {
   return uri;
 }
 
-#if defined(HERALD_HAVE_NETSSL)
-Poco::Net::Context::Ptr tls_context() {
-  static std::once_flag once;
-  static Poco::Net::Context::Ptr context;
-  std::call_once(once, [] {
-    Poco::Net::initializeSSL();
-    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", "",
-                                     Poco::Net::Context::VERIFY_RELAXED, 9,
-                                     /*loadDefaultCAs=*/true);
-  });
-  return context;
-}
-#endif
-
 std::string encode_segment(const std::string& segment) {
   std::string encoded;
   Poco::URI::encode(segment, "/?#[]@!$&'()*+,;=%", encoded);
@@ -753,17 +734,10 @@ Result<ApiAnswer> call_api(const Poco::URI& server, const std::string& method, c
                            const std::string& token, const std::optional<std::string>& body) {
   std::string where = server.getScheme() + "://" + server.getAuthority();
   try {
-    std::unique_ptr<Poco::Net::HTTPClientSession> session;
-    if (server.getScheme() == "https") {
-#if defined(HERALD_HAVE_NETSSL)
-      session = std::make_unique<Poco::Net::HTTPSClientSession>(server.getHost(), server.getPort(),
-                                                                tls_context());
-#else
-      return make_error(ErrorCode::invalid_argument, "this build of herald only speaks http://");
-#endif
-    } else {
-      session = std::make_unique<Poco::Net::HTTPClientSession>(server.getHost(), server.getPort());
-    }
+    auto opened =
+        steps::http::open_client_session(server.getScheme(), server.getHost(), server.getPort());
+    if (!opened.ok()) return opened.error();
+    std::unique_ptr<Poco::Net::HTTPClientSession> session = std::move(opened).value();
     session->setTimeout(Poco::Timespan(30, 0));
     std::string prefix = server.getPath();
     while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();

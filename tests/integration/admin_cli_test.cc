@@ -18,6 +18,7 @@
 #include "engine/server/admin.h"
 #include "engine/store/store.h"
 #include "tests/support/herald_command.h"
+#include "tests/support/local_http_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace herald::testing {
@@ -458,6 +459,19 @@ TEST_F(AdminCliTest, TriggerWithNoServerIsAClearError) {
   EXPECT_EQ(herald({"trigger", "welcome", "--url", "ftp://example.com", "--token", "t"}).code(), 2);
   EXPECT_EQ(herald({"trigger", "welcome", "--url", url, "--token", "t", "--input", "novalue"}).code(), 2);
   EXPECT_EQ(herald({"trigger", "--url", url, "--token", "t"}).code(), 2);
+}
+
+TEST_F(AdminCliTest, TriggerPostsTheRunToTheServer) {
+  LocalHttpServer server;
+  server.route("POST", "/api/v1/workflows/welcome/runs",
+               Response::json(201, {{"id", "run-42"}, {"workflow", "welcome"}, {"state", "queued"}}));
+  auto result = herald({"trigger", "welcome", "--url", server.url(), "--token", "hld_x", "--input", "a=1"});
+  EXPECT_EQ(result.code(), 0) << result.err;
+  EXPECT_EQ(result.out, "run-42\n");
+  auto requests = server.requests("POST", "/api/v1/workflows/welcome/runs");
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].header("Authorization"), "Bearer hld_x");
+  EXPECT_EQ(Json::parse(requests[0].body), (Json{{"inputs", {{"a", "1"}}}})) << requests[0].body;
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
-#include <mutex>
 
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPClientSession.h>
@@ -14,13 +13,11 @@
 #include <Poco/Timespan.h>
 #include <Poco/URI.h>
 #if defined(HERALD_HAVE_NETSSL)
-#include <Poco/Net/Context.h>
-#include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/SSLException.h>
-#include <Poco/Net/SSLManager.h>
 #endif
 
 #include "engine/steps/builtins.h"
+#include "engine/steps/http/client_session.h"
 #include "engine/steps/http/http_input.h"
 #include "engine/steps/http/http_response.h"
 
@@ -127,34 +124,14 @@ Error network_error(const RequestSpec& spec, const std::string& url, const Poco:
   return error;
 }
 
-#if defined(HERALD_HAVE_NETSSL)
-// One TLS context for every call: it holds the system's CA store, which is costly to load and
-// safe to share between threads.
-Poco::Net::Context::Ptr tls_context() {
-  static std::once_flag once;
-  static Poco::Net::Context::Ptr context;
-  std::call_once(once, [] {
-    Poco::Net::initializeSSL();
-    context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, "", "", "",
-                                     Poco::Net::Context::VERIFY_RELAXED, 9,
-                                     /*loadDefaultCAs=*/true);
-  });
-  return context;
-}
-#endif
-
 Result<std::unique_ptr<Poco::Net::HTTPClientSession>> open_session(const UrlParts& url) {
-  if (url.scheme == "http") {
-    return std::make_unique<Poco::Net::HTTPClientSession>(url.host, url.port);
+  auto session = open_client_session(url.scheme, url.host, url.port);
+  if (!session) {
+    Error error = std::move(session).error();
+    error.message = "http: " + error.message;
+    return error;
   }
-#if defined(HERALD_HAVE_NETSSL)
-  return std::unique_ptr<Poco::Net::HTTPClientSession>(
-      std::make_unique<Poco::Net::HTTPSClientSession>(url.host, url.port, tls_context()));
-#else
-  return make_error(ErrorCode::failed_precondition,
-                    "http: https:// needs Herald built with Poco NetSSL (libpoco-dev's "
-                    "PocoNetSSL); this build only speaks plain http://");
-#endif
+  return session;
 }
 
 bool is_redirect(int status) {
