@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,8 @@
 #include "engine/security/roles.h"
 #include "engine/security/secret_box.h"
 #include "engine/server/admin.h"
+#include "engine/server/metrics.h"
+#include "engine/server/openapi.h"
 #include "engine/server/service.h"
 #include "engine/store/store.h"
 #include "tests/support/http_client.h"
@@ -126,7 +129,36 @@ class ApiTest : public ::testing::Test {
     start_service(options());
   }
 
-  void TearDown() override { stop_service(); }
+  void TearDown() override {
+    if (service_) expect_answered_statuses_documented();
+    stop_service();
+  }
+
+  // Every status the service answered on a route during the test (as /metrics counts them) is one
+  // openapi.json lists for that route and method, so the document keeps up with what the
+  // handlers really return. HEAD is checked against GET; unmatched paths (404, 405) are not
+  // routes' answers.
+  void expect_answered_statuses_documented() const {
+    Json doc = Json::parse(server::openapi_document(), nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << "openapi.json does not parse";
+    const std::string text = service_->metrics().render();
+    static const std::regex kLine(
+        R"re(herald_http_requests_total\{route="([^"]*)",method="([A-Z]+)",status="(\d+)"\} )re");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), kLine); it != std::sregex_iterator(); ++it) {
+      std::string route = (*it)[1].str();
+      std::string method = (*it)[2].str();
+      std::string status = (*it)[3].str();
+      if (route == "unmatched") continue;
+      if (method == "HEAD") method = "GET";
+      for (auto& c : method) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const Json* responses = nullptr;
+      if (doc["paths"].contains(route) && doc["paths"][route].contains(method)) {
+        responses = &doc["paths"][route][method]["responses"];
+      }
+      EXPECT_TRUE(responses != nullptr && responses->contains(status))
+          << method << " " << route << " answered " << status << ", which openapi.json does not list";
+    }
+  }
 
   // What the tests run with: a small body limit (64 KiB), no rate limit (the 429 test starts a
   // service of its own), short grace periods.

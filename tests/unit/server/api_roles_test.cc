@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "engine/server/openapi.h"
 #include "tests/support/api_fixture.h"
@@ -252,6 +253,23 @@ TEST_F(ApiRolesTest, OpenApiDocumentsExactlyTheRoutes) {
   for (const auto& route : routes) EXPECT_TRUE(documented.count(route)) << route << " is not in openapi.json";
   for (const auto& entry : documented) EXPECT_TRUE(routes.count(entry)) << entry << " is documented but not a route";
   EXPECT_EQ(routes.size(), documented.size());
+
+  // What every operation can answer whatever it does: 400 (a malformed request); on the
+  // authenticated routes 401, 403, 429 (the per-token rate), 500 and 503 (the store busy or
+  // unreachable); 413 wherever a body is taken.
+  for (const auto& [path, item] : doc["paths"].items()) {
+    for (const auto& [method, operation] : item.items()) {
+      if (!operation.is_object() || !operation.contains("responses")) continue;
+      std::vector<std::string> statuses = {"400"};
+      if (operation.contains("x-herald-permission")) {
+        statuses.insert(statuses.end(), {"401", "403", "429", "500", "503"});
+      }
+      if (method == "post" || method == "put") statuses.push_back("413");
+      for (const auto& status : statuses) {
+        EXPECT_TRUE(operation["responses"].contains(status)) << method << " " << path << " does not document " << status;
+      }
+    }
+  }
 
   // Every documented permission is one the policy knows; every API route but the document itself
   // names one.
