@@ -23,13 +23,6 @@ namespace {
 
 constexpr std::chrono::seconds kTokenCacheTtl{5};
 
-// Serializes the routes that change deployments (deploy, enable, disable, delete), each with its
-// rebuild of the trigger index. One for the process: such changes are rare.
-std::mutex& deployments_mu() {
-  static std::mutex mu;
-  return mu;
-}
-
 Json optional_time(const std::optional<store::TimePoint>& at) {
   return at ? Json(format_iso8601(*at)) : Json(nullptr);
 }
@@ -312,7 +305,7 @@ void Service::Impl::add_api_routes() {
         // One deployment change at a time: the path check below and the write must not
         // interleave with another deploy's (two workflows could take one path), and the index
         // rebuilds must be swapped in the order of the changes they read.
-        std::lock_guard deployments_lock(deployments_mu());
+        std::lock_guard deployments_lock(deployments_mu);
         // A webhook path belongs to one workflow of the workspace, enabled or not: a disabled
         // workflow gets its path back when it is enabled again.
         std::set<std::string> paths;
@@ -412,7 +405,7 @@ void Service::Impl::add_api_routes() {
   auto set_enabled = [this](bool enabled) {
     return [this, enabled](Request& request, const Actor& actor) -> Result<Response> {
       const std::string& id = request.params["id"];
-      std::lock_guard deployments_lock(deployments_mu());
+      std::lock_guard deployments_lock(deployments_mu);
       if (auto status = store->set_workflow_enabled(actor.workspace_id, id, enabled, actor.name()); !status.ok()) {
         return status.error();
       }
@@ -431,7 +424,7 @@ void Service::Impl::add_api_routes() {
   add("DELETE", "/api/v1/workflows/{id}", "Delete a workflow (its runs and versions stay)",
       Permission::workflows_write, [this](Request& request, const Actor& actor) -> Result<Response> {
         const std::string& id = request.params["id"];
-        std::lock_guard deployments_lock(deployments_mu());
+        std::lock_guard deployments_lock(deployments_mu);
         if (auto status = store->delete_deployed(actor.workspace_id, id); !status.ok()) return status.error();
         audit(*store, actor, "workflow.delete", "workflow", id);
         if (auto status = rebuild_index(); !status.ok()) return status.error();

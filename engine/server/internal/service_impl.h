@@ -78,6 +78,12 @@ struct Service::Impl {
   std::atomic<bool> ready{false};
   bool stopped = false;
 
+  // Serializes the routes that change deployments (deploy, enable, disable, delete), each with
+  // its rebuild of the trigger index, so that a deploy's webhook path check and its write do not
+  // interleave with another's and the rebuilt indexes are swapped in in the order of the changes.
+  // Per service: two services in one process (tests) do not wait for each other.
+  std::mutex deployments_mu;
+
   std::mutex index_mu;
   std::shared_ptr<const TriggerIndex> index = std::make_shared<TriggerIndex>();
 

@@ -5,9 +5,11 @@
 // metrics and the OpenAPI document. Errors and roles: api_errors_test.cc, api_roles_test.cc;
 // webhooks: api_webhooks_test.cc.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <set>
 #include <string>
 #include <thread>
@@ -745,6 +747,53 @@ TEST_F(ApiTest, ConcurrentDeploysAllReachTheTriggerIndex) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1);
   EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 409), kThreads - 1);
+}
+
+TEST_F(ApiTest, DeploysOfTwoServicesDoNotWaitForEachOther) {
+  // A second service in this process, on a store of its own, with an admin token.
+  TempDir other_dir{"herald-api-other"};
+  std::string other_token;
+  {
+    auto opened = store::open_store("sqlite:" + (other_dir / "herald.db").string());
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    auto& other_store = **opened;
+    auto actor = server::Actor::cli("solo");
+    ASSERT_TRUE(server::create_workspace(other_store, "solo", "solo", actor).ok());
+    ASSERT_TRUE(server::put_member(other_store, "solo", "solo-admin", Role::admin, "", "", actor).ok());
+    auto made = server::create_token(other_store, "solo", "solo-admin", Role::admin, "test", std::nullopt, actor);
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    other_token = made->token;
+  }
+  server::ServiceOptions other_options = options();
+  other_options.store_url = "sqlite:" + (other_dir / "herald.db").string();
+  other_options.data_dir = other_dir.path();
+  server::Service other(std::move(other_options));
+  ASSERT_TRUE(other.start().ok());
+  auto other_deploy = [&](const std::string& id) {
+    return http_call("POST", "http://127.0.0.1:" + std::to_string(other.port()) + "/api/v1/workflows",
+                     {{"Authorization", "Bearer " + other_token}, {"Content-Type", "application/yaml"}},
+                     simple(id), 10s);
+  };
+  ASSERT_EQ(other_deploy("warm-up").status, 201);
+  ASSERT_EQ(get("/api/v1/workflows", admin()).status, 200);  // the admin token is cached now
+
+  // Hold this service's store write lock: a deploy here waits in the store, inside its service's
+  // deployments lock, until the lock is released or the store's busy timeout (5 s) gives up.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "herald.db").string().c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  ASSERT_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  auto stuck = std::async(std::launch::async, [&] { return deploy(admin(), simple("stuck")); });
+  std::this_thread::sleep_for(200ms);  // a head start into the deployments lock, not a check
+
+  // The other service deploys meanwhile. Were the lock one for the process, this deploy would
+  // wait until the stuck one gave up, which then answers 503 instead of 201.
+  EXPECT_EQ(other_deploy("free").status, 201);
+  ASSERT_EQ(sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto stuck_reply = stuck.get();
+  EXPECT_EQ(stuck_reply.status, 201) << stuck_reply;
+  other.stop();
 }
 
 // ---- audit ------------------------------------------------------------------------------------
