@@ -524,7 +524,18 @@ void Service::Impl::add_api_routes() {
       [this, run_of](Request& request, const Actor& actor) -> Result<Response> {
         auto run = run_of(actor, request.params["id"]);
         if (!run.ok()) return run.error();
-        if (auto status = engine->retry_run(run->id); !status.ok()) return status.error();
+        {
+          std::lock_guard lock(retrying_mu);
+          retrying.insert(run->id);
+        }
+        // The engine announces the retried run as queued from within retry_run (on_progress
+        // takes the id out of `retrying` then); a refused retry announces nothing.
+        Status status = engine->retry_run(run->id);
+        {
+          std::lock_guard lock(retrying_mu);
+          retrying.erase(run->id);
+        }
+        if (!status.ok()) return status.error();
         audit(*store, actor, "run.retry", "run", run->id);
         auto now = store->get_run(run->id);
         if (!now.ok()) return now.error();

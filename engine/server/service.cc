@@ -61,6 +61,10 @@ Service::Impl::Impl(ServiceOptions o)
       parse_options(runtime::workflow_parse_options(registry)) {
   metrics.declare_counter("herald_runs_started_total", "Runs started, by workspace and workflow.",
                           {"workspace", "workflow"});
+  metrics.declare_counter("herald_runs_retried_total",
+                          "Failed runs retried from their failed steps, by workspace and workflow "
+                          "(not counted as started again).",
+                          {"workspace", "workflow"});
   metrics.declare_counter("herald_runs_finished_total",
                           "Runs finished, by workspace, workflow and outcome.",
                           {"workspace", "workflow", "outcome"});
@@ -183,7 +187,13 @@ bool Service::Impl::stop() {
 void Service::Impl::on_progress(const runtime::ProgressEvent& event) {
   if (event.step_id.empty()) {
     if (event.state == "queued") {
-      metrics.increment("herald_runs_started_total", {event.workspace_id, event.workflow_id});
+      bool retried;
+      {
+        std::lock_guard lock(retrying_mu);
+        retried = retrying.erase(event.run_id) > 0;
+      }
+      metrics.increment(retried ? "herald_runs_retried_total" : "herald_runs_started_total",
+                        {event.workspace_id, event.workflow_id});
     } else if (event.state == "succeeded" || event.state == "failed" || event.state == "cancelled") {
       metrics.increment("herald_runs_finished_total", {event.workspace_id, event.workflow_id, event.state});
       if (event.state == "failed") {

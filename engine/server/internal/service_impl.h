@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -106,6 +107,11 @@ struct Service::Impl {
   };
   std::mutex rate_mu;
   std::unordered_map<std::string, Bucket> buckets;
+
+  // Runs whose retry (POST /api/v1/runs/{id}/retry) is in progress: the engine announces a retried
+  // run as "queued" again, which on_progress counts as a retry, not as a new run.
+  std::mutex retrying_mu;
+  std::set<std::string> retrying;
 
   std::mutex waiters_mu;
   std::unordered_map<std::string, std::shared_ptr<StepWaiter>> waiters;  // by run id

@@ -390,6 +390,18 @@ TEST_F(ApiTest, RetryRerunsTheFailedStepOfTheSameRun) {
 
   EXPECT_TRUE(is_error(post_json("/api/v1/runs/" + id + "/retry", admin(), Json::object()), 409,
                        "failed_precondition"));
+
+  // /metrics: one run started and retried once (a retry is not a new run).
+  const std::string text = get("/metrics", "").body;
+  EXPECT_NE(text.find("herald_runs_started_total{workspace=\"acme\",workflow=\"flaky\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("herald_runs_retried_total{workspace=\"acme\",workflow=\"flaky\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("herald_runs_finished_total{workspace=\"acme\",workflow=\"flaky\",outcome=\"failed\"} 1\n"),
+            std::string::npos)
+      << text;
 }
 
 TEST_F(ApiTest, RetryAfterTheMissingSecretIsSetSeesIt) {
