@@ -529,6 +529,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (command == "audit") return cmd_audit(rest, io);
   if (command == "trigger") return cmd_trigger(rest, io);
   if (command == "plugins") return cmd_plugins(rest, io);
+  if (command == "plugin-host") return cmd_plugin_host(rest, io);  // hidden: isolated plugins
   return usage_error(io, "unknown command '" + command + "'; see 'herald --help'");
 }
 

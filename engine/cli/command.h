@@ -57,6 +57,8 @@ int cmd_secret(const std::vector<std::string>& argv, Io& io);
 int cmd_audit(const std::vector<std::string>& argv, Io& io);
 int cmd_trigger(const std::vector<std::string>& argv, Io& io);
 int cmd_plugins(const std::vector<std::string>& argv, Io& io);  // plugin_commands.cc
+// herald plugin-host --fd FD FILE: the child an isolated plugin runs in (not in --help).
+int cmd_plugin_host(const std::vector<std::string>& argv, Io& io);  // plugin_commands.cc
 
 // The built-in steps plus the capabilities of every plugin the configuration names
 // (plugin_commands.cc). A plugin that fails to load is an error (invalid_argument) listing each

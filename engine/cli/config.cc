@@ -7,6 +7,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "engine/common/duration.h"
+
 extern char** environ;
 
 namespace herald::cli {
@@ -66,10 +68,12 @@ Status read_file(const std::string& path, Config& config) {
         return config_error(path, plugins.Mark(), "plugins: expected a map with `paths`");
       }
       for (const auto& entry : plugins) {
-        if (entry.first.as<std::string>() != "paths") {
+        const auto key = entry.first.as<std::string>();
+        if (key != "paths" && key != "isolate" && key != "call_timeout") {
           return config_error(path, entry.first.Mark(),
                               "unknown setting 'plugins." + entry.first.as<std::string>() +
-                                  "'; known: plugins.paths");
+                                  "'; known: plugins.paths, plugins.isolate, "
+                                  "plugins.call_timeout");
         }
       }
       if (auto list = plugins["paths"]) {
@@ -83,6 +87,21 @@ Status read_file(const std::string& path, Config& config) {
           if (where.is_relative()) where = std::filesystem::path(path).parent_path() / where;
           config.plugin_paths.push_back(where.lexically_normal().string());
         }
+      }
+      if (auto list = plugins["isolate"]) {
+        if (!list.IsSequence()) {
+          return config_error(path, list.Mark(),
+                              "plugins.isolate: expected a list of plugin names");
+        }
+        for (const auto& name : list) config.plugin_isolate.push_back(name.as<std::string>());
+      }
+      if (auto timeout = plugins["call_timeout"]) {
+        auto parsed = parse_duration(timeout.as<std::string>());
+        if (!parsed.ok() || parsed->count() <= 0) {
+          return config_error(path, timeout.Mark(),
+                              "plugins.call_timeout: expected a duration like 30s");
+        }
+        config.plugin_call_timeout = *parsed;
       }
     }
     if (auto lua = root["lua"]) {

@@ -2,6 +2,7 @@
 // by command-line flags. Read once by the CLI and handed to the engine.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct Config {
   // plugins.paths: folders (or files) to load plugins from, after the plugins built with Herald.
   // HERALD_PLUGINS_PATHS (colon-separated) replaces it when set.
   std::vector<std::string> plugin_paths;
+  // plugins.isolate: names of native plugins run in a `herald plugin-host` child;
+  // plugins.call_timeout: how long an isolated call may take before its host is killed.
+  std::vector<std::string> plugin_isolate;
+  std::chrono::milliseconds plugin_call_timeout{30'000};
 
   std::string effective_store_url() const;
   Json env_json() const;      // the allowed environment variables that are set

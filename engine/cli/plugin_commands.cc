@@ -20,6 +20,8 @@ namespace {
 plugins::LoadOptions load_options(const Config& config) {
   plugins::LoadOptions options;
   options.paths = plugins::plugin_paths(config.plugin_paths);
+  options.isolate = config.plugin_isolate;
+  options.isolation.call_timeout = config.plugin_call_timeout;
   return options;
 }
 
@@ -266,6 +268,20 @@ int cmd_plugins(const std::vector<std::string>& argv, Io& io) {
   if (argv[0] == "call") return cmd_plugins_call(rest, io);
   return usage_error(
       io, "unknown command 'herald plugins " + argv[0] + "'; see 'herald plugins --help'");
+}
+
+int cmd_plugin_host(const std::vector<std::string>& argv, Io& io) {
+  // herald plugin-host --fd FD FILE (started by the engine for an isolated plugin).
+  if (argv.size() != 3 || argv[0] != "--fd") {
+    return usage_error(io, "usage: herald plugin-host --fd FD FILE (started by Herald itself)");
+  }
+  int fd = -1;
+  try {
+    fd = std::stoi(argv[1]);
+  } catch (const std::exception&) {
+  }
+  if (fd < 0) return usage_error(io, "plugin-host: --fd expects a file descriptor");
+  return plugins::run_plugin_host(fd, argv[2]);
 }
 
 }  // namespace herald::cli

@@ -72,6 +72,21 @@ class CapabilityStep final : public steps::Step {
   std::shared_ptr<const model::InputSchema> schema_;
 };
 
+// A .so in-process, or in a plugin-host child when its name is in options.isolate (a child
+// describes it first, so no code of an isolated plugin runs in the engine).
+Result<LoadedPlugin> load_native(const std::string& file, const LoadOptions& options,
+                                 std::set<std::string>& isolated) {
+  if (options.isolate.empty()) return load_native_plugin(file);
+  Result<LoadedPlugin> hosted = load_isolated_plugin(file, options.isolation);
+  if (!hosted.ok()) return hosted;
+  const std::string& name = hosted->info.name;
+  if (std::find(options.isolate.begin(), options.isolate.end(), name) != options.isolate.end()) {
+    isolated.insert(name);
+    return hosted;
+  }
+  return load_native_plugin(file);  // the probe's child ends with `hosted`
+}
+
 }  // namespace
 
 std::string builtin_plugin_dir() {
@@ -93,13 +108,14 @@ std::vector<std::string> plugin_paths(const std::vector<std::string>& configured
 PluginSet PluginSet::load(const LoadOptions& options) {
   PluginSet set;
   std::set<std::string> seen;
+  std::set<std::string> isolated;
   for (const auto& path : options.paths) {
     for (const auto& file : files_of(path)) {
       std::error_code ec;
       fs::path canonical = fs::weakly_canonical(file, ec);
       if (!seen.insert(ec ? file.string() : canonical.string()).second) continue;
       Result<LoadedPlugin> plugin = file.extension() == ".so"
-                                        ? load_native_plugin(file.string())
+                                        ? load_native(file.string(), options, isolated)
                                         : load_lua_plugin(file.string(), options.lua);
       if (!plugin.ok()) {
         set.errors_.push_back(std::move(plugin).error());
@@ -108,6 +124,15 @@ PluginSet PluginSet::load(const LoadOptions& options) {
       if (auto status = set.add(std::move(plugin).value()); !status.ok()) {
         set.errors_.push_back(std::move(status).error());
       }
+    }
+  }
+  for (const auto& name : options.isolate) {
+    if (isolated.count(name) == 0) {
+      set.errors_.push_back(make_error(ErrorCode::invalid_argument,
+                                       "plugins.isolate names '" + name +
+                                           "', but no native plugin of that name was found "
+                                           "(isolation applies to .so plugins; Lua plugins run "
+                                           "in the sandbox)"));
     }
   }
   return set;

@@ -7,6 +7,7 @@
 
 #include "engine/model/input_schema.h"
 #include "engine/plugins/internal/checks.h"
+#include "engine/plugins/internal/native.h"
 #include "engine/plugins/invocation.h"
 #include "engine/plugins/plugin.h"
 
@@ -62,7 +63,8 @@ std::string text_or_empty(const char* text) {
 
 }  // namespace
 
-Result<LoadedPlugin> load_native_plugin(const std::string& path) {
+Result<LoadedPlugin> internal::load_native_entries(const std::string& path,
+                                                   std::vector<NativeEntry>* out) {
   // Never closed: capability code and static data may be referenced for the life of the process.
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
@@ -187,11 +189,18 @@ Result<LoadedPlugin> load_native_plugin(const std::string& path) {
     }
   }
 
+  if (out != nullptr) {
+    for (const auto& [invoke, user_data] : entries) out->push_back({invoke, user_data});
+  }
   for (size_t i = 0; i < entries.size(); ++i) {
     plugin.capabilities.push_back(std::make_shared<NativeCapability>(
         plugin.info.name, plugin.info.capabilities[i], entries[i].first, entries[i].second));
   }
   return plugin;
+}
+
+Result<LoadedPlugin> load_native_plugin(const std::string& path) {
+  return internal::load_native_entries(path, nullptr);
 }
 
 }  // namespace herald::plugins

@@ -34,7 +34,7 @@ struct PluginInfo {
   std::string description;
   std::string file;                      // the .so or .lua it came from
   std::string type;                      // "native" or "lua"
-  std::string isolation = "in-process";  // later: "process" (a `herald plugin-host` child)
+  std::string isolation = "in-process";  // or "process" (a `herald plugin-host` child)
   std::vector<CapabilityInfo> capabilities;
 
   Json to_json(bool with_schemas) const;
@@ -73,10 +73,35 @@ struct LuaLimits {
 Result<LoadedPlugin> load_native_plugin(const std::string& path);
 Result<LoadedPlugin> load_lua_plugin(const std::string& path, const LuaLimits& limits = {});
 
+// How an isolated plugin's `herald plugin-host` child is run (plugin_host.h has the protocol).
+struct IsolationOptions {
+  // The herald binary to start as `BINARY plugin-host --fd 3 FILE`; empty: this process's own
+  // executable (/proc/self/exe), which is herald itself outside the tests.
+  std::string host_binary;
+  // A call that has not answered by then (or by the step's deadline, if sooner) is killed with
+  // its host and fails retryable; the host restarts for the next call. Also bounds the load.
+  std::chrono::milliseconds call_timeout{30'000};
+};
+
+// Loads a native plugin in a `herald plugin-host` child: its info (isolation "process") and
+// capabilities that call it over a UNIX socket. A crash, a hang or a garbled answer fails only
+// the current call (retryable, saying what happened); the next call starts a new host. Calls to
+// one plugin are serialised (one child per plugin). Load errors read like load_native_plugin's.
+Result<LoadedPlugin> load_isolated_plugin(const std::string& path, const IsolationOptions& options);
+
+// The `herald plugin-host --fd FD FILE` child: loads FILE and serves the engine on FD until it
+// closes. Returns the exit code.
+int run_plugin_host(int fd, const std::string& path);
+
 // The folders and files to load plugins from, in order.
 struct LoadOptions {
   std::vector<std::string> paths;
   LuaLimits lua;
+  // Names of native plugins to load in a `herald plugin-host` child (plugins.isolate). When
+  // not empty, each .so is first described by a child, so that no code of an isolated plugin
+  // runs in the engine; a name matching no native plugin is a load error.
+  std::vector<std::string> isolate;
+  IsolationOptions isolation;
 };
 
 // The folder of the plugins built with Herald (searched first), or empty when there is none.
