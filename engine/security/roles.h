@@ -6,7 +6,8 @@
 // The policy (from issue 3): viewers read; editors also write workflows, start and cancel runs,
 // emit events and send offers; approvers read and decide approvals; admins do everything a
 // workspace allows, including users, tokens, secrets, platform accounts, approval chains and the
-// audit log; influencers see and answer only their own offers.
+// audit log; influencers see and answer only their own offers. Every role reads who it is
+// (GET /api/v1/me).
 //
 // Two checks stay with the caller: `*_own` permissions grant access only to objects that belong
 // to the caller (the route must compare the owner), and approvals.decide lets a role reach the
@@ -57,6 +58,7 @@ enum class Permission : uint8_t {
   offers_write,           // offers.write: create and send offers
   offers_read_own,        // offers.read_own: offers addressed to the caller
   offers_respond_own,     // offers.respond_own: accept or decline an offer addressed to the caller
+  me_read,                // me.read: the caller's own workspace, user, role and permissions
 };
 
 // One bit per Role, in enum order.
@@ -78,10 +80,12 @@ inline constexpr uint8_t viewer = role_bit(Role::viewer);
 inline constexpr uint8_t influencer = role_bit(Role::influencer);
 // Everyone who may read the workspace's operations (everyone but influencers).
 inline constexpr uint8_t readers = admin | editor | approver | viewer;
+// Every role.
+inline constexpr uint8_t everyone = readers | influencer;
 }  // namespace role_bits
 
 // THE policy. One row per Permission, in enum order (a static_assert below keeps it so).
-inline constexpr std::array<PermissionRule, 22> kPermissionTable = {{
+inline constexpr std::array<PermissionRule, 23> kPermissionTable = {{
     {Permission::workflows_read, "workflows.read", role_bits::readers},
     {Permission::workflows_write, "workflows.write", role_bits::admin | role_bits::editor},
     {Permission::runs_read, "runs.read", role_bits::readers},
@@ -108,6 +112,8 @@ inline constexpr std::array<PermissionRule, 22> kPermissionTable = {{
     // The only grants influencers have; others read offers through offers.read instead.
     {Permission::offers_read_own, "offers.read_own", role_bits::influencer},
     {Permission::offers_respond_own, "offers.respond_own", role_bits::influencer},
+    // Who the caller is: every member, whatever their role, may ask.
+    {Permission::me_read, "me.read", role_bits::everyone},
 }};
 
 constexpr bool permission_table_is_in_enum_order() {
@@ -118,7 +124,7 @@ constexpr bool permission_table_is_in_enum_order() {
 }
 static_assert(permission_table_is_in_enum_order(),
               "kPermissionTable must list every Permission once, in enum order");
-static_assert(static_cast<size_t>(Permission::offers_respond_own) + 1 == kPermissionTable.size(),
+static_assert(static_cast<size_t>(Permission::me_read) + 1 == kPermissionTable.size(),
               "a Permission was added without a row in kPermissionTable");
 
 constexpr bool allows(Role role, Permission permission) {

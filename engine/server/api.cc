@@ -257,7 +257,7 @@ void Service::Impl::add_api_routes() {
     return response;
   });
 
-  add("GET", "/api/v1/me", "The caller: workspace, user, role and permissions", Permission::workflows_read,
+  add("GET", "/api/v1/me", "The caller: workspace, user, role and permissions", Permission::me_read,
       [](Request&, const Actor& actor) -> Result<Response> {
         Json permissions = Json::array();
         for (const auto& rule : security::kPermissionTable) {

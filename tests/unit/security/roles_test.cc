@@ -13,6 +13,7 @@ namespace {
 
 // Issue 3: viewer reads; editor writes workflows and starts runs; admin manages users, tokens,
 // secrets, approval chains; approver decides approvals; influencer sees only their own offers.
+// Every role reads who it is (GET /api/v1/me).
 const std::map<std::string, std::set<std::string>>& expected_matrix() {
   static const std::map<std::string, std::set<std::string>> matrix = {
       {"workflows.read", {"admin", "editor", "approver", "viewer"}},
@@ -37,6 +38,7 @@ const std::map<std::string, std::set<std::string>>& expected_matrix() {
       {"offers.write", {"admin", "editor"}},
       {"offers.read_own", {"influencer"}},
       {"offers.respond_own", {"influencer"}},
+      {"me.read", {"admin", "editor", "approver", "viewer", "influencer"}},
   };
   return matrix;
 }
@@ -53,7 +55,7 @@ TEST(RolesTest, EveryRoleTimesEveryPermission) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 5 * 22);
+  EXPECT_EQ(checked, 5 * 23);
 }
 
 TEST(RolesTest, RoleNamesRoundTrip) {
@@ -103,8 +105,8 @@ TEST(RolesTest, StructuralProperties) {
     std::string_view name = rule.name;
     bool own = name.ends_with("_own");
     bool read = name.ends_with(".read");
-    // Influencers reach nothing but their own offers.
-    EXPECT_EQ(allows(Role::influencer, rule.permission), own) << name;
+    // Influencers reach nothing but their own offers, and who they are.
+    EXPECT_EQ(allows(Role::influencer, rule.permission), own || name == "me.read") << name;
     // Viewers read and never change anything.
     if (allows(Role::viewer, rule.permission)) {
       EXPECT_TRUE(read) << name;

@@ -179,6 +179,23 @@ TEST_F(ApiRolesTest, EveryRouteTimesEveryRole) {
   }
 }
 
+TEST_F(ApiRolesTest, EveryRoleReadsMe) {
+  // Written out, not derived from kPermissionTable: any member may ask who they are.
+  for (Role role : security::kAllRoles) {
+    SCOPED_TRACE(std::string(security::to_string(role)));
+    auto me = get("/api/v1/me", token(role));
+    ASSERT_EQ(me.status, 200) << me;
+    EXPECT_EQ(me.json["role"], std::string(security::to_string(role)));
+    EXPECT_EQ(me.json["user"], user_of(kAcme, role));
+    EXPECT_EQ(me.json["workspace"], kAcme);
+    const Json& permissions = me.json["permissions"];
+    EXPECT_NE(std::find(permissions.begin(), permissions.end(), "me.read"), permissions.end()) << me;
+  }
+  // An influencer's permissions are their own offers and themselves, nothing of the workspace's.
+  auto influencer = get("/api/v1/me", token(Role::influencer));
+  EXPECT_EQ(influencer.json["permissions"], (Json{"offers.read_own", "offers.respond_own", "me.read"}));
+}
+
 TEST_F(ApiRolesTest, AnotherWorkspacesTokenNeverReachesAcmesObjects) {
   // Some of acme's objects that lists could show.
   ASSERT_EQ(deploy(admin(), workflow_source("acme-listed")).status, 201);
