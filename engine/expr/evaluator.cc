@@ -83,10 +83,27 @@ struct TransparentHash {
 struct Evaluator::Impl {
   lua::Sandbox sandbox;
   std::unordered_map<std::string, Template, TransparentHash, std::equal_to<>> templates;
+  // The redactor of the scope of the call in progress, for `print`.
+  const Redactor* redactor = nullptr;
 
   Impl() {
-    sandbox.set_print([](std::string_view text) { spdlog::debug("lua print: {}", text); });
+    sandbox.set_print([this](std::string_view text) {
+      spdlog::debug("lua print: {}",
+                    redactor != nullptr ? redactor->redact_text(text) : std::string(text));
+    });
   }
+
+  // Lends the scope's redactor to `print` for one call.
+  class LentRedactor {
+   public:
+    LentRedactor(Impl& impl, const Scope& scope) : impl_(impl) { impl_.redactor = scope.redactor; }
+    ~LentRedactor() { impl_.redactor = nullptr; }
+    LentRedactor(const LentRedactor&) = delete;
+    LentRedactor& operator=(const LentRedactor&) = delete;
+
+   private:
+    Impl& impl_;
+  };
 
   Result<const Template*> parsed(std::string_view text);
   Result<Json> render_string(std::string_view text, std::span<const lua::Global> globals,
@@ -175,6 +192,7 @@ Result<Json> Evaluator::evaluate(std::string_view expression, const Scope& scope
                                  const Limits& limits) {
   try {
     const ScopeGlobals globals(scope);
+    const Impl::LentRedactor lent(*impl_, scope);
     return impl_->sandbox.run(lua::ChunkKind::expression, expression, globals.span(),
                               to_lua(limits));
   } catch (const std::exception& e) {
@@ -185,6 +203,7 @@ Result<Json> Evaluator::evaluate(std::string_view expression, const Scope& scope
 Result<Json> Evaluator::render(const Json& value, const Scope& scope, const Limits& limits) {
   try {
     const ScopeGlobals globals(scope);
+    const Impl::LentRedactor lent(*impl_, scope);
     std::string failed_at;
     Result<Json> rendered = impl_->render_value(value, globals.span(), to_lua(limits), failed_at);
     if (!rendered.ok()) return at_path(std::move(rendered).error(), failed_at);
@@ -198,6 +217,7 @@ Result<Json> Evaluator::run_script(std::string_view code, const Scope& scope,
                                    const Limits& limits) {
   try {
     const ScopeGlobals globals(scope);
+    const Impl::LentRedactor lent(*impl_, scope);
     return impl_->sandbox.run(lua::ChunkKind::script, code, globals.span(), to_lua(limits));
   } catch (const std::exception& e) {
     return internal_error(e);

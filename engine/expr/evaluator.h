@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/common/redactor.h"
 #include "engine/common/result.h"
 
 namespace herald::expr {
@@ -33,6 +34,8 @@ struct Scope {
   const Json* run = nullptr;      // {id, workflow, started_at, ...}
   const Json* env = nullptr;      // only the variables the configuration allows
   const Json* secrets = nullptr;  // only given when rendering step inputs
+  // Masks the values of `secrets` in what `print` writes to the log; given with `secrets`.
+  const Redactor* redactor = nullptr;
   const Json* error = nullptr;    // in on_error steps: the error that failed the run
   const Json* item = nullptr;     // in a foreach element
   std::optional<int64_t> index;   // in a foreach element: 0-based position

@@ -858,6 +858,7 @@ struct Engine::Impl {
     if (work.item >= 0) item_json = &slot.items[static_cast<size_t>(work.item)];
     auto scope = scope_for(r, work.steps_view.get(), work.error_view.get(), item_json, work.item);
     scope.secrets = &r.secrets->values;
+    scope.redactor = &r.secrets->redactor;
     auto& evaluator = expr::Evaluator::for_this_thread();
 
     steps::StepOutcome outcome;

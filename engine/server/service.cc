@@ -590,6 +590,7 @@ Response Service::Impl::handle_webhook(Request& request) {
     auto secrets_view = secrets_of(hook.workspace_id);
     expr::Scope scope;
     scope.secrets = &secrets_view->values;
+    scope.redactor = &secrets_view->redactor;
     auto secret = expr::Evaluator::for_this_thread().render(Json(hook.secret), scope, options.engine.limits);
     if (!secret.ok() || !secret->is_string() || secret->get<std::string>().empty()) {
       spdlog::error("webhook {}: the signing secret does not resolve: {}", request.path,

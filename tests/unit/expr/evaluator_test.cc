@@ -1,6 +1,10 @@
 #include "engine/expr/evaluator.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
 
 namespace herald::expr {
 namespace {
@@ -165,6 +169,45 @@ TEST_F(EvaluatorTest, ForThisThreadIsOnePerThread) {
   Result<Json> r = a.evaluate("inputs.limit + 1", scope_);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 11);
+}
+
+// Captures what is logged through spdlog's default logger at debug level while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_));
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST_F(EvaluatorTest, PrintGoesToTheDebugLogWithTheScopesSecretsMasked) {
+  Json secrets = {{"TOKEN", "tok-0123456789"}};
+  Redactor redactor({"tok-0123456789"});
+  scope_.secrets = &secrets;
+  scope_.redactor = &redactor;
+  CapturedLog log;
+  ASSERT_TRUE(evaluator_.run_script("print('script ' .. secrets.TOKEN) return 1", scope_).ok());
+  ASSERT_TRUE(evaluator_.render(Json("{{ print('template', secrets.TOKEN) }}"), scope_).ok());
+  ASSERT_TRUE(evaluator_.evaluate("print(secrets.TOKEN:upper())", scope_).ok());
+  // Without a redactor (no secrets in the scope) the text is written as it is.
+  scope_.redactor = nullptr;
+  ASSERT_TRUE(evaluator_.evaluate("print(inputs.name)", scope_).ok());
+
+  std::string text = log.text();
+  EXPECT_EQ(text.find("tok-0123456789"), std::string::npos) << text;
+  EXPECT_NE(text.find("lua print: script [redacted]"), std::string::npos) << text;
+  EXPECT_NE(text.find("lua print: template\t[redacted]"), std::string::npos) << text;
+  // Only the exact value is masked.
+  EXPECT_NE(text.find("lua print: TOK-0123456789"), std::string::npos) << text;
+  EXPECT_NE(text.find("lua print: Ada"), std::string::npos) << text;
 }
 
 }  // namespace
