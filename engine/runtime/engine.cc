@@ -950,6 +950,7 @@ struct Engine::Impl {
         options.on_progress(event);
       }
     };
+    context.redact = [&r](std::string_view text) { return r.secrets->redactor.redact_text(text); };
     try {
       return info.step->run(input, context);
     } catch (const std::exception& e) {

@@ -39,6 +39,10 @@ struct StepContext {
   const expr::Scope* scope = nullptr;
   // Writes a line to the run's log (and Herald's structured log) under this step.
   std::function<void(std::string_view level, std::string_view message)> log;
+  // Masks the run's secrets in `text`. The runtime masks whatever a step returns, but cannot
+  // recognise a secret the step cut in two (a body shortened for a message): a step that cuts or
+  // reshapes text it was given masks it first. May be unset (a step called outside a run).
+  std::function<std::string(std::string_view text)> redact;
 
   bool is_cancelled() const { return cancelled != nullptr && cancelled->load(); }
   // Time left before the deadline, or `fallback` when there is none.

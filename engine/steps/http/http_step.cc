@@ -210,9 +210,10 @@ StepOutcome Call::run() {
                               std::to_string(duration.count()) + " ms)");
   }
   if (!spec_.is_expected(answer->status)) {
-    ResponseFacts facts{spec_.method,        answer->url,     answer->status,
-                        answer->reason,      answer->headers, std::move(answer->body),
-                        answer->content_type};
+    // The error message keeps the start of the body: secrets are masked before it is cut.
+    std::string body = context_.redact ? context_.redact(answer->body) : std::move(answer->body);
+    ResponseFacts facts{spec_.method,    answer->url,     answer->status,      answer->reason,
+                        answer->headers, std::move(body), answer->content_type};
     return StepOutcome::failed(status_error(facts, Clock::now()));
   }
   return StepOutcome::done({{"status", answer->status},

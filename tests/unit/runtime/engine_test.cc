@@ -3,6 +3,8 @@
 #include "engine/runtime/engine.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -10,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "engine/steps/builtins.h"
@@ -558,6 +561,46 @@ steps:
     EXPECT_EQ(attempt.input.dump().find("s3cr3t"), std::string::npos);
     EXPECT_EQ(attempt.output.dump().find("s3cr3t"), std::string::npos);
   }
+}
+
+// A step that keeps the first 12 bytes of its `text` (as the http step cuts a body into its
+// error message), masking the run's secrets first through the context.
+class CutStep final : public steps::Step {
+ public:
+  steps::StepOutcome run(const Json& input, steps::StepContext& context) override {
+    std::string text = input.value("text", "");
+    if (context.redact) text = context.redact(text);
+    return steps::StepOutcome::done({{"cut", text.substr(0, 12)}});
+  }
+};
+
+TEST_F(EngineTest, StepsAndPrintSeeTheRunsRedactor) {
+  ASSERT_TRUE(registry_.add({"cut", "cuts", {}, std::make_shared<CutStep>()}).ok());
+  EngineOptions options;
+  options.secrets = {{"API_TOKEN", "s3cr3t-token-value"}};
+  engine(options);
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  auto capture = std::make_shared<spdlog::logger>(
+      "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  capture->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(capture);
+  auto run = run_to_end(R"(
+id: cut
+steps:
+  - id: cut
+    uses: cut
+    with: { text: "a {{ secrets.API_TOKEN }}" }
+  - id: talk
+    uses: script
+    with: { code: "print('token', secrets.API_TOKEN) return 1" }
+)");
+  spdlog::set_default_logger(previous);
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  // Cut unmasked, "a s3cr3t-tok" would be stored: a fragment the run's redactor cannot see.
+  EXPECT_EQ(steps_of(run.id)["cut"].output["cut"], "a [redacted]");
+  EXPECT_EQ(log.str().find("s3cr3t"), std::string::npos) << log.str();
+  EXPECT_NE(log.str().find("lua print: token\t[redacted]"), std::string::npos) << log.str();
 }
 
 TEST_F(EngineTest, InvalidWorkflowIsRefusedWithLocations) {

@@ -14,6 +14,7 @@
 #include <Poco/Timespan.h>
 #include <Poco/Timestamp.h>
 
+#include "engine/common/redactor.h"
 #include "engine/steps/builtins.h"
 #include "engine/steps/http/http_input.h"
 #include "engine/steps/http/http_response.h"
@@ -293,6 +294,29 @@ TEST_F(HttpStepTest, LargeErrorBodyIsTruncatedInDetails) {
   EXPECT_EQ(outcome.error.details["body"].get<std::string>().size(), http::kErrorBodyBytes);
   EXPECT_EQ(outcome.error.details["body_truncated"], true);
   EXPECT_LT(outcome.error.message.size(), 400u);
+}
+
+// The message keeps the first 200 bytes of a failed body and the details the first 4 KiB: a secret
+// across either cut would survive the runtime's masking as a fragment, so the step masks first.
+TEST_F(HttpStepTest, SecretsInAFailedBodyAreMaskedBeforeItIsCut) {
+  const std::string secret = "tok-0123456789abcdef";
+  // One value across the message's 200-byte cut, one across the details' 4 KiB cut.
+  std::string body = std::string(190, '.') + secret + std::string(3880, '.') + secret + "!";
+  server_.route("GET", "/denied", Response::text(500, body));
+  context_.redact = [&](std::string_view text) { return Redactor({secret}).redact_text(text); };
+  auto outcome = run({{"url", server_.url("/denied")}});
+  ASSERT_EQ(outcome.kind, StepOutcome::Kind::failed);
+  EXPECT_NE(outcome.error.message.find(std::string(190, '.') + "[redacted]"), std::string::npos)
+      << outcome.error.message;
+  std::string details = outcome.error.details.dump();
+  EXPECT_EQ(details.find("tok-0123"), std::string::npos) << details;
+  EXPECT_EQ(outcome.error.message.find("tok-0123"), std::string::npos) << outcome.error.message;
+
+  // Without a redactor (outside a run) the body is cut as it is.
+  context_.redact = nullptr;
+  auto plain = run({{"url", server_.url("/denied")}});
+  EXPECT_NE(plain.error.message.find(std::string(190, '.') + "tok-012345"), std::string::npos)
+      << plain.error.message;
 }
 
 TEST_F(HttpStepTest, ExpectChoosesSuccessfulStatuses) {
