@@ -57,7 +57,11 @@ Result<Json> json_body(const Request& request, bool empty_ok = false) {
     if (!body.is_object()) return make_error(ErrorCode::invalid_argument, "the body must be a JSON object");
     return body;
   } catch (const Json::parse_error& e) {
-    return make_error(ErrorCode::invalid_argument, std::string("malformed JSON: ") + e.what());
+    // The parser's message ends with the text it last read ("; last read: '...'"), which may be a
+    // secret's value (PUT /api/v1/secrets/{name}): the position is enough to find the mistake.
+    std::string message = e.what();
+    message = message.substr(0, message.find("; last read:"));
+    return make_error(ErrorCode::invalid_argument, "malformed JSON: " + message);
   }
 }
 

@@ -181,6 +181,17 @@ TEST_F(ApiTest, MalformedJsonIs400) {
   EXPECT_TRUE(is_error(reply, reply.status));
 }
 
+TEST_F(ApiTest, AMalformedSecretIsNotQuotedBack) {
+  const std::string value = "s3cr3t-0123456789";
+  for (const std::string& body : {"{\"value\": \"" + value, "{\"value\": " + value + "}"}) {
+    auto reply = call("PUT", "/api/v1/secrets/X", admin(), body, "application/json");
+    EXPECT_TRUE(is_error(reply, 400, "invalid_argument"));
+    EXPECT_EQ(reply.body.find("s3cr3t"), std::string::npos) << reply;
+    // Still says where the mistake is.
+    EXPECT_NE(reply.body.find("column"), std::string::npos) << reply;
+  }
+}
+
 TEST_F(ApiTest, InvalidWorkflowsAre422WithPlaces) {
   const std::string source =
       "id: Bad Id\n"
