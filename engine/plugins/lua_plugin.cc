@@ -14,6 +14,7 @@
 #include <lua.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,7 @@
 #include "engine/plugins/internal/checks.h"
 #include "engine/plugins/invocation.h"
 #include "engine/plugins/plugin.h"
+#include "engine/security/hmac.h"
 
 namespace herald::plugins {
 
@@ -195,15 +197,46 @@ int herald_cancelled(lua_State* L) {
   return 1;
 }
 
+// herald.now() -> Unix time in seconds (an integer), e.g. to sign a webhook's timestamp.
+int herald_now(lua_State* L) {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  lua_pushinteger(L, std::chrono::duration_cast<std::chrono::seconds>(now).count());
+  return 1;
+}
+
+// herald.crypto.hmac_sha256(key, message) -> 64 lowercase hex characters (RFC 2104, as
+// engine/security/hmac.h computes it for the webhooks Herald verifies).
+int herald_hmac_sha256(lua_State* L) {
+  size_t key_size = 0;
+  size_t message_size = 0;
+  const char* key = luaL_checklstring(L, 1, &key_size);
+  const char* message = luaL_checklstring(L, 2, &message_size);
+  char hex[2 * security::kSha256Size];
+  bool failed = false;
+  try {  // no C++ object may live across a Lua error (longjmp)
+    std::string digest = security::hmac_sha256_hex({key, key_size}, {message, message_size});
+    std::memcpy(hex, digest.data(), sizeof hex);
+  } catch (...) {
+    failed = true;
+  }
+  if (failed) return luaL_error(L, "herald.crypto.hmac_sha256: the MAC could not be computed");
+  lua_pushlstring(L, hex, sizeof hex);
+  return 1;
+}
+
+const luaL_Reg kCryptoFunctions[] = {{"hmac_sha256", herald_hmac_sha256}, {nullptr, nullptr}};
+
 const luaL_Reg kHeraldFunctions[] = {{"log", herald_log},
                                      {"http", herald_http},
                                      {"secret", herald_secret},
                                      {"emit", herald_emit},
                                      {"idempotency_key", herald_idempotency_key},
                                      {"cancelled", herald_cancelled},
+                                     {"now", herald_now},
                                      {nullptr, nullptr}};
 
-const lua::Sandbox::LibraryPart kHeraldParts[] = {{"json", nullptr, "json"}};
+const lua::Sandbox::LibraryPart kHeraldParts[] = {{"json", nullptr, "json"},
+                                                  {"crypto", kCryptoFunctions, nullptr}};
 
 // --- reading the module -------------------------------------------------------------------------
 
