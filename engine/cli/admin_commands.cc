@@ -46,25 +46,8 @@ std::optional<std::string> env_value(const char* name) {
 const FlagSpec kWorkspaceFlag = {"workspace", true, false, "the workspace (HERALD_WORKSPACE)", "ID"};
 const FlagSpec kJsonFlag = {"json", false, false, "print JSON", ""};
 
-// --workspace, else HERALD_WORKSPACE.
-std::optional<std::string> workspace_of(const ParsedArgs& args) {
-  if (auto flag = args.value("workspace")) return flag;
-  return env_value("HERALD_WORKSPACE");
-}
-
 int missing_workspace(Io& io, const std::string& command) {
   return usage_error(io, command + " needs --workspace ID (or HERALD_WORKSPACE)");
-}
-
-// The workspace a command acts in must exist: a clear not_found instead of an empty listing.
-Status require_workspace(store::Store& store, const std::string& id) {
-  auto workspace = store.get_workspace(id);
-  if (workspace.ok()) return {};
-  if (workspace.error().code != ErrorCode::not_found) return workspace.error();
-  return make_error(ErrorCode::not_found, "workspace '" + id +
-                                              "' does not exist; `herald workspace list` shows "
-                                              "the workspaces, `herald workspace create " +
-                                              id + "` creates it");
 }
 
 std::string time_or_dash(const std::optional<store::TimePoint>& time) {

@@ -218,6 +218,7 @@ std::string time_or_dash(const std::optional<store::TimePoint>& time) {
 
 Json run_json(const store::RunRecord& run) {
   Json json = {{"id", run.id},
+               {"workspace", run.workspace_id},
                {"workflow", run.workflow_id},
                {"workflow_version_id", run.workflow_version_id},
                {"state", std::string(store::to_string(run.state))},
@@ -232,6 +233,7 @@ Json run_json(const store::RunRecord& run) {
 
 int cmd_runs_list(const std::vector<std::string>& argv, Io& io) {
   auto specs = with_store_flags({
+      {"workspace", true, false, "only runs of this workspace (HERALD_WORKSPACE)", "ID"},
       {"workflow", true, false, "only runs of this workflow", "ID"},
       {"state", true, false, "only runs in this state (queued, running, waiting, succeeded, failed, cancelled)", "STATE"},
       {"limit", true, false, "at most this many (default 50)", "N"},
@@ -241,10 +243,14 @@ int cmd_runs_list(const std::vector<std::string>& argv, Io& io) {
   auto args = parse_args(argv, specs, "herald runs list");
   if (!args.ok()) return usage_error(io, args.error().message);
   if (args->has("help")) {
-    io.out << "Usage: herald runs list [--workflow ID] [--state STATE]\n\nNewest first.\n\n" << flags_help(specs);
+    io.out << "Usage: herald runs list [--workspace ID] [--workflow ID] [--state STATE]\n\n"
+              "Newest first; every workspace's runs (and those of `herald run`, workspace -) "
+              "unless --workspace or HERALD_WORKSPACE names one.\n\n"
+           << flags_help(specs);
     return kExitOk;
   }
   store::RunFilter filter;
+  filter.workspace_id = workspace_of(*args);
   filter.workflow_id = args->value("workflow");
   filter.before_id = args->value("cursor");
   if (auto state = args->value("state")) {
@@ -263,6 +269,11 @@ int cmd_runs_list(const std::vector<std::string>& argv, Io& io) {
   auto opened = open_from(*args);
   if (!opened.ok()) return report(io, opened.error());
   auto& store = opened->store;
+  if (filter.workspace_id) {
+    if (auto status = require_workspace(*store, *filter.workspace_id); !status.ok()) {
+      return report(io, status.error());
+    }
+  }
   auto runs = store->list_runs(filter);
   if (!runs.ok()) {
     io.err << "error: " << runs.error().message << "\n";
@@ -274,9 +285,12 @@ int cmd_runs_list(const std::vector<std::string>& argv, Io& io) {
     io.out << list.dump(2) << "\n";
     return kExitOk;
   }
-  io.out << "RUN                         WORKFLOW                  STATE       CREATED                   DURATION\n";
+  io.out << "RUN                         WORKSPACE         WORKFLOW                  STATE       CREATED                   DURATION\n";
   for (const auto& run : *runs) {
     std::string line = run.id + "  ";
+    std::string workspace = run.workspace_id.empty() ? "-" : run.workspace_id;
+    workspace.resize(std::max<size_t>(workspace.size(), 16), ' ');
+    line += workspace + "  ";
     std::string wf = run.workflow_id;
     wf.resize(std::max<size_t>(wf.size(), 24), ' ');
     std::string state(store::to_string(run.state));

@@ -1,6 +1,7 @@
 #include "engine/cli/command.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,23 @@ const std::vector<FlagSpec> kStoreFlags = {
     {"store", true, false, "store URL, e.g. sqlite:PATH (HERALD_STORE)", "URL"},
 };
 }  // namespace
+
+std::optional<std::string> workspace_of(const ParsedArgs& args) {
+  if (auto flag = args.value("workspace")) return flag;
+  const char* value = std::getenv("HERALD_WORKSPACE");
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+Status require_workspace(store::Store& store, const std::string& id) {
+  auto workspace = store.get_workspace(id);
+  if (workspace.ok()) return {};
+  if (workspace.error().code != ErrorCode::not_found) return workspace.error();
+  return make_error(ErrorCode::not_found, "workspace '" + id +
+                                              "' does not exist; `herald workspace list` shows "
+                                              "the workspaces, `herald workspace create " +
+                                              id + "` creates it");
+}
 
 std::vector<FlagSpec> with_store_flags(std::vector<FlagSpec> specs) {
   specs.insert(specs.end(), kStoreFlags.begin(), kStoreFlags.end());

@@ -6,6 +6,7 @@
 
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,13 @@ Result<Opened> open_from(const ParsedArgs& args);
 
 // Prints the error; invalid input (a bad flag, config or URL) exits 2, anything else 1.
 int report(Io& io, const Error& error);
+
+// The workspace a command names: --workspace, else HERALD_WORKSPACE (unset when empty).
+std::optional<std::string> workspace_of(const ParsedArgs& args);
+
+// The workspace a command acts in must exist: a clear not_found (naming `herald workspace list`
+// and `create`) instead of an empty listing.
+Status require_workspace(store::Store& store, const std::string& id);
 
 std::string read_text_file(const std::string& path, std::string* error);
 

@@ -435,6 +435,59 @@ TEST_F(AdminCliTest, AuditListsTheCliActionsNewestFirst) {
   EXPECT_EQ(herald({"audit"}).code(), 2);
 }
 
+TEST_F(AdminCliTest, RunsListFiltersByWorkspaceAndShowsIt) {
+  init();  // workspace "default"
+  ASSERT_EQ(herald({"workspace", "create", "globex"}).code(), 0);
+  {
+    // One run in each workspace, and one of `herald run` (no workspace).
+    auto opened = store::open_store("sqlite:" + (data() / "herald.db").string());
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    auto& store = **opened;
+    store::Commit commit;
+    for (const auto& [workspace, workflow] : std::vector<std::pair<std::string, std::string>>{
+             {"default", "acme-news"}, {"globex", "globex-news"}, {"", "local-news"}}) {
+      auto version = store.put_workflow_version(workspace, workflow, "id: " + workflow, workflow + ".yaml");
+      ASSERT_TRUE(version.ok()) << version.error().message;
+      store::RunRecord run;
+      run.id = store::new_run_id();
+      run.workspace_id = workspace;
+      run.workflow_id = workflow;
+      run.workflow_version_id = version->id;
+      run.created_at = run.updated_at = std::chrono::system_clock::now();
+      commit.insert_runs.push_back(run);
+    }
+    ASSERT_TRUE(store.commit(commit).ok());
+  }
+  auto workflows_of = [](const Json& runs) {
+    std::set<std::string> out;
+    for (const auto& run : runs) out.insert(run.value("workspace", "?") + "/" + run.value("workflow", "?"));
+    return out;
+  };
+  EXPECT_EQ(workflows_of(json_of({"runs", "list", "--json"})),
+            (std::set<std::string>{"default/acme-news", "globex/globex-news", "/local-news"}));
+  EXPECT_EQ(workflows_of(json_of({"runs", "list", "--workspace", "globex", "--json"})),
+            (std::set<std::string>{"globex/globex-news"}));
+  auto from_env = herald({"runs", "list", "--json"}, {{"HERALD_WORKSPACE", "default"}});
+  ASSERT_EQ(from_env.code(), 0) << from_env.err;
+  EXPECT_EQ(workflows_of(Json::parse(from_env.out)), (std::set<std::string>{"default/acme-news"}));
+  // The flag wins over the environment.
+  auto both = herald({"runs", "list", "--workspace", "globex", "--json"}, {{"HERALD_WORKSPACE", "default"}});
+  EXPECT_EQ(workflows_of(Json::parse(both.out)), (std::set<std::string>{"globex/globex-news"}));
+
+  // The table shows the workspace ("-" for `herald run`'s runs).
+  auto table = herald({"runs", "list"});
+  ASSERT_EQ(table.code(), 0) << table.err;
+  EXPECT_TRUE(contains(table.out, "WORKSPACE")) << table.out;
+  std::regex globex_row("\\n\\S+\\s+globex\\s+globex-news\\s");
+  std::regex local_row("\\n\\S+\\s+-\\s+local-news\\s");
+  EXPECT_TRUE(std::regex_search(table.out, globex_row)) << table.out;
+  EXPECT_TRUE(std::regex_search(table.out, local_row)) << table.out;
+
+  auto missing = herald({"runs", "list", "--workspace", "initech"});
+  EXPECT_NE(missing.code(), 0);
+  EXPECT_TRUE(contains(missing.err, "workspace 'initech' does not exist")) << missing.err;
+}
+
 TEST_F(AdminCliTest, TriggerWithNoServerIsAClearError) {
   int port = 0;
   {
