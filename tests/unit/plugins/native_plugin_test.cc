@@ -75,8 +75,9 @@ TEST(NativePlugin, PatchVersionIsIgnored) {
 }
 
 TEST(NativePlugin, DuplicateCapabilityNameIsRefused) {
-  PluginSet set =
-      PluginSet::load({{test_plugin("test_good"), test_plugin("test_dup_capability")}, {}});
+  LoadOptions options;
+  options.paths = {test_plugin("test_good"), test_plugin("test_dup_capability")};
+  PluginSet set = PluginSet::load(options);
   ASSERT_EQ(set.plugins().size(), 1u);
   ASSERT_EQ(set.errors().size(), 1u);
   const std::string& message = set.errors()[0].message;

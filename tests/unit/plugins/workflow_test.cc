@@ -32,7 +32,9 @@ class PluginWorkflowTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_.write("plugins/shout.lua", kLuaPlugin);
-    set_ = PluginSet::load({{testing::test_plugin("test_good"), (dir_ / "plugins").string()}, {}});
+    LoadOptions options;
+    options.paths = {testing::test_plugin("test_good"), (dir_ / "plugins").string()};
+    set_ = PluginSet::load(options);
     ASSERT_TRUE(set_.errors().empty()) << set_.errors()[0].message;
     ASSERT_EQ(set_.plugins().size(), 2u);
     registry_ = steps::StepRegistry::with_builtins();
