@@ -14,9 +14,11 @@ namespace {
 class PluginIsolationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_.write("herald.yaml", std::string("plugins:\n  paths: [\"") + HERALD_TEST_PLUGIN_DIR +
-                                  "/test_isolation.so\"]\n  isolate: [testiso]\n"
-                                  "  call_timeout: 20s\n");
+    // Appended piece by piece: GCC 12 reports a false array-bounds error on the `+` chain.
+    std::string config = "plugins:\n  paths: [\"";
+    config.append(HERALD_TEST_PLUGIN_DIR);
+    config.append("/test_isolation.so\"]\n  isolate: [testiso]\n  call_timeout: 20s\n");
+    dir_.write("herald.yaml", config);
   }
 
   CommandResult herald(std::vector<std::string> args) {
