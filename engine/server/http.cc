@@ -36,6 +36,14 @@ namespace {
 constexpr const char* kRequestsTotal = "herald_http_requests_total";
 constexpr const char* kRequestDuration = "herald_http_request_duration_seconds";
 
+// How long one of Poco's connection threads waits in its queue for a connection before it may
+// end. It also bounds stop(): Poco 1.11's TCPServer::stop() wakes only one thread waiting in the
+// queue (it enqueues a single StopNotification); the others notice the stop when their wait
+// times out, and stop() joins them. A burst of short connections leaves several waiting, so with
+// Poco's default (10 s) stop() took 10 s after a burst. Poco's ThreadPool keeps the threads
+// themselves, so ending and restarting a connection thread costs little.
+constexpr long kThreadIdleMicroseconds = 100'000;
+
 std::string lowercase(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(),
@@ -690,6 +698,7 @@ Status HttpServer::start() {
     params->setKeepAliveTimeout(
         Poco::Timespan(static_cast<long>(impl.options.keep_alive_timeout.count()), 0));
     params->setMaxKeepAliveRequests(0);  // unlimited
+    params->setThreadIdleTime(Poco::Timespan(0, kThreadIdleMicroseconds));
 
     auto core = std::make_shared<http_internal::Core>(impl.router, impl.options, impl.metrics);
     auto pool = std::make_unique<Poco::ThreadPool>(std::min(2, threads), threads);
@@ -755,6 +764,7 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
   const int still_running = impl.server->currentConnections();
   impl.server.reset();  // what running connections use of it is reference-counted
   if (still_running == 0) {
+    // Connection threads still waiting in Poco's queue end within kThreadIdleMicroseconds.
     impl.pool->joinAll();
     impl.pool.reset();
   } else {
