@@ -128,6 +128,32 @@ Json audit_json(const store::AuditRecord& record) {
           {"details", record.details}};
 }
 
+// Users are global, but a workspace sees only its own members. Through the API, an admin adds a
+// new user or changes a member's role; a user who exists and is not a member could be another
+// workspace's, whose name and email the listing would then show here. Only a user this workspace
+// has had before (its audit log says so) may come back; an operator adds anyone with
+// `herald user add`. The refusal says only that the id is taken, as creating it would.
+Status check_user_may_join(store::Store& store, const std::string& workspace_id,
+                           const std::string& user_id) {
+  auto user = store.get_user(user_id);
+  if (!user.ok()) return user.error().code == ErrorCode::not_found ? Status() : Status(user.error());
+  auto member = store.get_membership(workspace_id, user_id);
+  if (member.ok()) return {};
+  if (member.error().code != ErrorCode::not_found) return member.error();
+  store::AuditFilter had;
+  had.workspace_id = workspace_id;
+  had.action = "user.put";
+  had.object_id = user_id;
+  had.limit = 1;
+  auto entries = store.list_audit(had);
+  if (!entries.ok()) return entries.error();
+  if (!entries->empty()) return {};
+  return make_error(ErrorCode::already_exists,
+                    "the user id '" + user_id +
+                        "' is taken; choose another (an operator can add an existing user to this "
+                        "workspace with `herald user add`)");
+}
+
 }  // namespace
 
 Json run_json(const store::RunRecord& run) {
@@ -695,6 +721,9 @@ void Service::Impl::add_api_routes() {
         if (!name.ok()) return name.error();
         auto email = string_field(*body, "email", false);
         if (!email.ok()) return email.error();
+        if (auto status = check_user_may_join(*store, actor.workspace_id, request.params["id"]); !status.ok()) {
+          return status.error();
+        }
         auto member = put_member(*store, actor.workspace_id, request.params["id"], *role, *name, *email, actor);
         if (!member.ok()) return member.error();
         {

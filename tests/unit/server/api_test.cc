@@ -693,6 +693,55 @@ TEST_F(ApiTest, UsersPutListDelete) {
   EXPECT_TRUE(is_error(put_json("/api/v1/users/Not%20A%20Slug", admin(), {{"role", "viewer"}}), 400));
 }
 
+TEST_F(ApiTest, UsersOfAnotherWorkspaceStayHidden) {
+  // Users are global. Globex has a member with a name and an email...
+  ASSERT_EQ(put_json("/api/v1/users/bob", token(Role::admin, kGlobex),
+                     {{"role", "viewer"}, {"name", "Bob Globex"}, {"email", "bob@globex.example"}})
+                .status,
+            200);
+  // ...whom acme's listing does not show,
+  auto listed = get("/api/v1/users", admin());
+  ASSERT_EQ(listed.status, 200) << listed;
+  for (const auto& item : listed.json["items"]) EXPECT_NE(item["user"], "bob") << listed;
+  EXPECT_EQ(listed.body.find("Bob Globex"), std::string::npos) << listed;
+  EXPECT_EQ(listed.body.find("globex"), std::string::npos) << listed;  // no globex member at all
+  // and whom acme's admin cannot add to acme through the API: that would show acme Bob's
+  // name and email from globex. The refusal names neither.
+  auto taken = put_json("/api/v1/users/bob", admin(), {{"role", "viewer"}, {"name", "Bob Acme"}});
+  EXPECT_TRUE(is_error(taken, 409, "already_exists"));
+  EXPECT_EQ(taken.body.find("Bob Globex"), std::string::npos) << taken;
+  EXPECT_EQ(taken.body.find("bob@globex.example"), std::string::npos) << taken;
+  for (const auto& other : {std::string("globex-admin"), std::string("globex-viewer")}) {
+    EXPECT_TRUE(is_error(put_json("/api/v1/users/" + other, admin(), {{"role", "viewer"}}), 409)) << other;
+  }
+  listed = get("/api/v1/users", admin());
+  EXPECT_EQ(listed.body.find("Bob Globex"), std::string::npos) << listed;
+  EXPECT_EQ(listed.body.find("bob@globex.example"), std::string::npos) << listed;
+  // Nothing else of acme's shows globex's people either.
+  for (const auto& path : {"/api/v1/tokens", "/api/v1/audit?limit=1000", "/api/v1/me"}) {
+    auto reply = get(path, admin());
+    ASSERT_EQ(reply.status, 200) << path << ": " << reply;
+    EXPECT_EQ(reply.body.find("Bob Globex"), std::string::npos) << path << ": " << reply;
+    EXPECT_EQ(reply.body.find("bob@globex.example"), std::string::npos) << path << ": " << reply;
+    EXPECT_EQ(reply.body.find("globex-"), std::string::npos) << path << ": " << reply;
+  }
+
+  // An operator may still add globex's Bob to acme (herald user add, as the CLI does).
+  auto store = open_store();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(server::put_member(*store, kAcme, "bob", Role::viewer, "", "", server::Actor::cli(kAcme)).ok());
+  listed = get("/api/v1/users", admin());
+  EXPECT_NE(listed.body.find("Bob Globex"), std::string::npos) << listed;
+
+  // A member removed from acme may be added back: acme had them, their profile is no news.
+  ASSERT_EQ(put_json("/api/v1/users/carol", admin(), {{"role", "viewer"}, {"name", "Carol"}}).status, 200);
+  ASSERT_EQ(call("DELETE", "/api/v1/users/carol", admin()).status, 204);
+  auto back = put_json("/api/v1/users/carol", admin(), {{"role", "editor"}});
+  EXPECT_EQ(back.status, 200) << back;
+  // But globex, which never had carol, may not.
+  EXPECT_TRUE(is_error(put_json("/api/v1/users/carol", token(Role::admin, kGlobex), {{"role", "viewer"}}), 409));
+}
+
 TEST_F(ApiTest, ChangingAMembersRoleLimitsTheirTokens) {
   // A token never grants more than its user has: after a demotion, the editor's token may no
   // longer deploy (at once, although it was just used and cached).
