@@ -90,6 +90,14 @@ Result<LoadedPlugin> load_native(const std::string& file, const LoadOptions& opt
 }  // namespace
 
 std::string builtin_plugin_dir() {
+  // An installed herald (cmake --install) has its plugins at <prefix>/lib/herald/plugins, next
+  // to <prefix>/bin/herald; that folder wins over the build's, which may be gone or newer.
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path().parent_path() / "lib" / "herald" / "plugins";
+    if (fs::is_directory(installed, ec)) return installed.string();
+  }
 #ifdef HERALD_BUILTIN_PLUGIN_DIR
   return HERALD_BUILTIN_PLUGIN_DIR;
 #else
