@@ -10,7 +10,7 @@ DATA_DIR ?= .herald
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps build build-asan run test test-release test-asan bench format clean
+.PHONY: all deps build build-asan run test test-release test-asan bench install format clean
 
 all: build
 
@@ -44,6 +44,12 @@ test-asan: build-asan
 
 bench: build
 	@scripts/run-benchmarks $(BUILD_DIR)
+
+# herald, its plugins and the plugin SDK under $(PREFIX) (docs/plugin-guide.md, "Outside this
+# repository"); e.g. make install PREFIX=~/.local
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 format:
 	git ls-files '*.cc' '*.h' '*.hpp' | xargs clang-format -i
