@@ -1,5 +1,9 @@
 #include "engine/cli/config.h"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -30,6 +34,120 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
+// A YAML value as JSON, with plain scalars read as the workflow loader reads them (the YAML 1.2
+// core schema: `yes` and `on` stay text) and quoted ones always as strings, so that a channel's
+// `with:` in herald.yaml means what the same text means in a workflow's `with:`.
+Json yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      return nullptr;
+    case YAML::NodeType::Sequence: {
+      Json list = Json::array();
+      for (const auto& item : node) list.push_back(yaml_to_json(item));
+      return list;
+    }
+    case YAML::NodeType::Map: {
+      Json map = Json::object();
+      for (const auto& entry : node)
+        map[entry.first.as<std::string>()] = yaml_to_json(entry.second);
+      return map;
+    }
+    case YAML::NodeType::Scalar:
+      break;
+  }
+  const std::string& text = node.Scalar();
+  if (node.Tag() == "!") return text;  // quoted or block scalar
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") {
+    return nullptr;
+  }
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
+  const char* end = text.data() + text.size();
+  int64_t integer = 0;
+  if (auto [at, error] = std::from_chars(begin, end, integer); error == std::errc() && at == end) {
+    return integer;
+  }
+  // Only decimal numbers: "inf" and "nan" are text in YAML (its own are .inf and .nan).
+  bool numeric = std::isdigit(static_cast<unsigned char>(*begin)) || *begin == '-' || *begin == '.';
+  double real = 0;
+  if (auto [at, error] = std::from_chars(begin, end, real);
+      numeric && error == std::errc() && at == end && std::isfinite(real)) {
+    return real;
+  }
+  return text;
+}
+
+// notify.channels: {name: {uses: STEP, with: {...}}}. Whether STEP is loaded is checked when the
+// step registry is built (the plugins are not loaded yet here).
+Status read_notify(const std::string& path, const YAML::Node& notify, Config& config) {
+  if (!notify.IsMap()) {
+    return config_error(path, notify.Mark(), "notify: expected a map with `channels`");
+  }
+  for (const auto& entry : notify) {
+    if (entry.first.as<std::string>() != "channels") {
+      return config_error(
+          path, entry.first.Mark(),
+          "unknown setting 'notify." + entry.first.as<std::string>() + "'; known: notify.channels");
+    }
+  }
+  YAML::Node channels = notify["channels"];
+  if (!channels || channels.IsNull()) return {};
+  if (!channels.IsMap()) {
+    return config_error(path, channels.Mark(),
+                        "notify.channels: expected a map of channel names to {uses, with}");
+  }
+  for (const auto& entry : channels) {
+    const std::string name = entry.first.as<std::string>();
+    const std::string field = "notify.channels." + name;
+    auto fail = [&](const YAML::Mark& mark, const std::string& problem) {
+      return config_error(path, mark, field + ": " + problem);
+    };
+    if (name == "log") {
+      return fail(entry.first.Mark(),
+                  "'log' is the run's log, which is always there; choose another name");
+    }
+    bool valid_name = !name.empty() && name.size() <= 64 &&
+                      std::isalpha(static_cast<unsigned char>(name[0])) &&
+                      std::all_of(name.begin(), name.end(), [](char c) {
+                        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+                      });
+    if (!valid_name) {
+      return fail(entry.first.Mark(),
+                  "a channel name is letters, digits, '_' and '-', starting with a letter (at "
+                  "most 64)");
+    }
+    const YAML::Node& spec = entry.second;
+    if (!spec.IsMap()) {
+      return fail(spec.Mark(),
+                  "expected {uses: STEP, with: {...}}, e.g. { uses: slack.post, with: { "
+                  "url_secret: SLACK_OPS_URL } }");
+    }
+    for (const auto& setting : spec) {
+      const std::string key = setting.first.as<std::string>();
+      if (key != "uses" && key != "with") {
+        return config_error(path, setting.first.Mark(),
+                            "unknown setting '" + field + "." + key + "'; known: uses, with");
+      }
+    }
+    YAML::Node uses = spec["uses"];
+    if (!uses || !uses.IsScalar() || uses.Scalar().empty()) {
+      return config_error(path, uses ? uses.Mark() : spec.Mark(),
+                          field + ".uses: expected the step type that sends, e.g. slack.post");
+    }
+    YAML::Node with = spec["with"];
+    if (with && !with.IsNull() && !with.IsMap()) {
+      return config_error(path, with.Mark(),
+                          field + ".with: expected a map of the step's settings");
+    }
+    config.notify_channels[name] = {
+        {"uses", uses.Scalar()},
+        {"with", with && with.IsMap() ? yaml_to_json(with) : Json::object()}};
+  }
+  return {};
+}
+
 Status read_file(const std::string& path, Config& config) {
   YAML::Node root;
   try {
@@ -41,15 +159,17 @@ Status read_file(const std::string& path, Config& config) {
   }
   if (root.IsNull()) return {};
   if (!root.IsMap()) return config_error(path, root.Mark(), "expected a map of settings");
-  static const std::vector<std::string> known = {"data_dir", "store", "workers", "env_allow", "lua",
-                                                 "listen", "log_level", "max_body_bytes", "plugins"};
+  static const std::vector<std::string> known = {
+      "data_dir", "store",     "workers",        "env_allow", "lua",
+      "listen",   "log_level", "max_body_bytes", "plugins",   "notify"};
   for (const auto& entry : root) {
     auto key = entry.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
-      return config_error(path, entry.first.Mark(),
-                          "unknown setting '" + key +
-                              "'; known: data_dir, store, workers, env_allow, lua, listen, log_level, "
-                              "max_body_bytes, plugins");
+      return config_error(
+          path, entry.first.Mark(),
+          "unknown setting '" + key +
+              "'; known: data_dir, store, workers, env_allow, lua, listen, log_level, "
+              "max_body_bytes, plugins, notify");
     }
   }
   try {
@@ -103,6 +223,9 @@ Status read_file(const std::string& path, Config& config) {
         }
         config.plugin_call_timeout = *parsed;
       }
+    }
+    if (auto notify = root["notify"]) {
+      if (auto status = read_notify(path, notify, config); !status.ok()) return status;
     }
     if (auto lua = root["lua"]) {
       if (lua["instructions"]) config.limits.instructions = lua["instructions"].as<uint64_t>();

@@ -28,6 +28,9 @@ struct Config {
   // plugins.call_timeout: how long an isolated call may take before its host is killed.
   std::vector<std::string> plugin_isolate;
   std::chrono::milliseconds plugin_call_timeout{30'000};
+  // notify.channels: the named channels of the `notify` step, {name: {uses, with}}, each `with`
+  // as written (not templates). See docs/steps/notify.md.
+  Json notify_channels = Json::object();
 
   std::string effective_store_url() const;
   Json env_json() const;      // the allowed environment variables that are set

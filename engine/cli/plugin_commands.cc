@@ -9,6 +9,7 @@
 #include "engine/common/duration.h"
 #include "engine/common/redactor.h"
 #include "engine/expr/evaluator.h"
+#include "engine/model/input_schema.h"
 #include "engine/plugins/plugin.h"
 #include "engine/security/random.h"
 #include "engine/steps/builtins.h"
@@ -236,13 +237,37 @@ int cmd_plugins_call(const std::vector<std::string>& argv, Io& io) {
   return kExitOk;
 }
 
+// A configured notify channel's settings against the input schema of its step, so that a typo
+// in herald.yaml fails every command at start-up instead of the first notification.
+std::optional<std::string> check_channel_input(const steps::StepInfo& step, const Json& input) {
+  if (step.input_schema.is_null()) return std::nullopt;
+  auto schema = model::InputSchema::cached(step.input_schema);
+  if (schema == nullptr) return std::nullopt;  // the step reports its own schema when called
+  std::string problems;
+  for (const auto& problem : schema->check(input, /*templates=*/false)) {
+    if (!problems.empty()) problems += "; ";
+    problems += (problem.path.empty() ? "" : problem.path + ": ") + problem.message;
+  }
+  return problems.empty() ? std::nullopt : std::optional<std::string>(problems);
+}
+
 }  // namespace
 
 Result<steps::StepRegistry> step_registry(const Config& config) {
-  auto registry = steps::StepRegistry::with_builtins();
+  auto registry = steps::builtin_steps_without_notify();
   auto set = plugins::PluginSet::load(load_options(config));
   if (!set.errors().empty()) return load_failure(set.errors());
   if (auto status = set.register_steps(registry); !status.ok()) return std::move(status).error();
+  // notify comes last: its channels are steps of this registry, plugin capabilities included.
+  auto notify = steps::make_notify_step(registry, config.notify_channels, check_channel_input);
+  if (!notify.ok()) {
+    Error error = std::move(notify).error();
+    if (!config.config_file.empty()) error.message = config.config_file + ": " + error.message;
+    return error;
+  }
+  if (auto status = registry.add(std::move(notify).value()); !status.ok()) {
+    return std::move(status).error();
+  }
   return registry;
 }
 
