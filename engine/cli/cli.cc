@@ -373,6 +373,7 @@ int cmd_runs_show(const std::vector<std::string>& argv, Io& io) {
                       {"input", a.input},
                       {"output", a.output},
                       {"error", a.error}};
+        if (!a.logs.is_null()) entry["logs"] = a.logs;
         if (a.finished_at) {
           entry["duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(*a.finished_at - a.started_at).count();
         }
@@ -404,6 +405,12 @@ int cmd_runs_show(const std::vector<std::string>& argv, Io& io) {
     if (!a.input.is_null()) io.out << "      input:  " << a.input.dump() << "\n";
     if (!a.output.is_null()) io.out << "      output: " << a.output.dump() << "\n";
     if (!a.error.is_null()) io.out << "      error:  " << a.error.value("message", a.error.dump()) << "\n";
+    if (a.logs.is_array()) {
+      for (const auto& line : a.logs) {
+        io.out << "      log:    " << line.value("level", "info") << ": "
+               << line.value("message", "") << "\n";
+      }
+    }
   }
   for (const auto& step : *steps) {
     if (step.state == store::StepState::skipped || step.state == store::StepState::cancelled ||

@@ -189,11 +189,12 @@ Status read_file(const std::string& path, Config& config) {
       }
       for (const auto& entry : plugins) {
         const auto key = entry.first.as<std::string>();
-        if (key != "paths" && key != "isolate" && key != "call_timeout") {
+        if (key != "paths" && key != "isolate" && key != "call_timeout" &&
+            key != "memory_limit_mb") {
           return config_error(path, entry.first.Mark(),
                               "unknown setting 'plugins." + entry.first.as<std::string>() +
                                   "'; known: plugins.paths, plugins.isolate, "
-                                  "plugins.call_timeout");
+                                  "plugins.call_timeout, plugins.memory_limit_mb");
         }
       }
       if (auto list = plugins["paths"]) {
@@ -222,6 +223,19 @@ Status read_file(const std::string& path, Config& config) {
                               "plugins.call_timeout: expected a duration like 30s");
         }
         config.plugin_call_timeout = *parsed;
+      }
+      if (auto memory = plugins["memory_limit_mb"]) {
+        long long megabytes = -1;
+        try {
+          megabytes = memory.as<long long>();
+        } catch (const YAML::Exception&) {
+        }
+        if (megabytes < 0 || megabytes > (1LL << 30)) {
+          return config_error(path, memory.Mark(),
+                              "plugins.memory_limit_mb: expected a number of megabytes (0: no "
+                              "limit)");
+        }
+        config.plugin_memory_limit_mb = static_cast<size_t>(megabytes);
       }
     }
     if (auto notify = root["notify"]) {

@@ -28,6 +28,8 @@ struct Config {
   // plugins.call_timeout: how long an isolated call may take before its host is killed.
   std::vector<std::string> plugin_isolate;
   std::chrono::milliseconds plugin_call_timeout{30'000};
+  // plugins.memory_limit_mb: the memory of each isolated plugin's host (0: unlimited).
+  size_t plugin_memory_limit_mb = 1024;
   // notify.channels: the named channels of the `notify` step, {name: {uses, with}}, each `with`
   // as written (not templates). See docs/steps/notify.md.
   Json notify_channels = Json::object();

@@ -11,6 +11,7 @@
 #include "engine/expr/evaluator.h"
 #include "engine/model/input_schema.h"
 #include "engine/plugins/plugin.h"
+#include "engine/runtime/store_key_values.h"
 #include "engine/security/random.h"
 #include "engine/steps/builtins.h"
 
@@ -23,6 +24,7 @@ plugins::LoadOptions load_options(const Config& config) {
   options.paths = plugins::plugin_paths(config.plugin_paths);
   options.isolate = config.plugin_isolate;
   options.isolation.call_timeout = config.plugin_call_timeout;
+  options.isolation.memory_limit_bytes = config.plugin_memory_limit_mb * 1024 * 1024;
   return options;
 }
 
@@ -137,10 +139,12 @@ int cmd_plugins_inspect(const std::vector<std::string>& argv, Io& io) {
 // ---- herald plugins call ----------------------------------------------------------------------
 
 int cmd_plugins_call(const std::vector<std::string>& argv, Io& io) {
-  auto specs = with_config({
+  auto specs = with_store_flags({
       {"input", true, false, "the capability's input as a JSON object (default {})", "JSON"},
       {"secret", true, true, "a secret the capability may read (repeatable)", "NAME=VALUE"},
       {"timeout", true, false, "deadline of the call, e.g. 30s (default none)", "DURATION"},
+      {"workspace", true, false, "the workspace whose kv entries the call sees (default none)",
+       "ID"},
   });
   auto args = parse_args(argv, specs, "herald plugins call");
   if (!args.ok()) return usage_error(io, args.error().message);
@@ -156,8 +160,11 @@ int cmd_plugins_call(const std::vector<std::string>& argv, Io& io) {
   if (args->positional.size() != 1) {
     return usage_error(io, "herald plugins call takes one CAPABILITY");
   }
-  auto config = load_config(args->value("config").value_or(""));
-  if (!config.ok()) return report(io, config.error());
+  // The store holds the plugin's kv entries, so consecutive calls see what earlier ones kept.
+  auto opened = open_from(*args);
+  if (!opened.ok()) return report(io, opened.error());
+  const Config* config = &opened->config;
+  runtime::StoreKeyValues key_values(*opened->store);
   Json input = Json::object();
   if (auto text = args->value("input")) {
     input = Json::parse(*text, nullptr, false);
@@ -195,7 +202,9 @@ int cmd_plugins_call(const std::vector<std::string>& argv, Io& io) {
   }
 
   expr::Scope scope;
-  Json run_info = {{"id", "cli"}, {"workflow", "herald plugins call"}, {"workspace", ""}};
+  Json run_info = {{"id", "cli"},
+                   {"workflow", "herald plugins call"},
+                   {"workspace", args->value("workspace").value_or("")}};
   scope.secrets = &secrets;
   scope.run = &run_info;
   std::atomic<bool> cancelled{false};
@@ -206,6 +215,7 @@ int cmd_plugins_call(const std::vector<std::string>& argv, Io& io) {
   context.idempotency_key = "cli-" + security::random_hex(8);
   context.cancelled = &cancelled;
   context.scope = &scope;
+  context.kv = &key_values;
   if (auto timeout = args->value("timeout")) {
     auto duration = parse_duration(*timeout);
     if (!duration.ok()) return usage_error(io, "--timeout: " + duration.error().message);
@@ -296,17 +306,24 @@ int cmd_plugins(const std::vector<std::string>& argv, Io& io) {
 }
 
 int cmd_plugin_host(const std::vector<std::string>& argv, Io& io) {
-  // herald plugin-host --fd FD FILE (started by the engine for an isolated plugin).
-  if (argv.size() != 3 || argv[0] != "--fd") {
-    return usage_error(io, "usage: herald plugin-host --fd FD FILE (started by Herald itself)");
+  // herald plugin-host --fd FD [--memory-mb N] FILE (started by the engine for an isolated
+  // plugin).
+  const bool with_memory = argv.size() == 5 && argv[2] == "--memory-mb";
+  if ((argv.size() != 3 && !with_memory) || argv[0] != "--fd") {
+    return usage_error(
+        io, "usage: herald plugin-host --fd FD [--memory-mb N] FILE (started by Herald itself)");
   }
   int fd = -1;
+  long long memory_mb = 0;
   try {
     fd = std::stoi(argv[1]);
+    if (with_memory) memory_mb = std::stoll(argv[3]);
   } catch (const std::exception&) {
   }
   if (fd < 0) return usage_error(io, "plugin-host: --fd expects a file descriptor");
-  return plugins::run_plugin_host(fd, argv[2]);
+  if (memory_mb < 0) return usage_error(io, "plugin-host: --memory-mb expects megabytes");
+  return plugins::run_plugin_host(fd, argv.back(),
+                                  static_cast<size_t>(memory_mb) * 1024 * 1024);
 }
 
 }  // namespace herald::cli

@@ -147,6 +147,65 @@ void abi_set_error(herald_call* call, const herald_error* error) noexcept {
   }
 }
 
+// An error object into *out (when given), and HERALD_FAILED.
+int32_t fail_with(Invocation& call, const Error& error, herald_str* out) {
+  if (out) *out = call.keep(error.to_json().dump(-1, ' ', false, Json::error_handler_t::replace));
+  return HERALD_FAILED;
+}
+
+int32_t abi_kv_get(herald_call* call, const char* key, size_t key_size, herald_str* value) noexcept {
+  try {
+    Invocation& self = Invocation::from(call);
+    auto found = self.kv_get(view(key, key_size));
+    if (!found.ok()) return fail_with(self, found.error(), value);
+    if (value) {
+      *value = found->has_value()
+                   ? self.keep((*found)->dump(-1, ' ', false, Json::error_handler_t::replace))
+                   : self.keep(std::string());
+    }
+    return HERALD_OK;
+  } catch (const std::exception& e) {
+    return fail_with(Invocation::from(call),
+                     make_error(ErrorCode::internal, std::string("kv: ") + e.what()), value);
+  }
+}
+
+int32_t abi_kv_set(herald_call* call, const char* key, size_t key_size, const char* value_json,
+                   size_t value_size, int64_t ttl_seconds, herald_str* error) noexcept {
+  try {
+    Invocation& self = Invocation::from(call);
+    Json value = Json::parse(view(value_json, value_size), nullptr, false);
+    if (value.is_discarded()) {
+      return fail_with(self, make_error(ErrorCode::invalid_argument, "kv: the value is not valid JSON"),
+                       error);
+    }
+    if (ttl_seconds < 0) {
+      return fail_with(
+          self, make_error(ErrorCode::invalid_argument, "kv: ttl_seconds is 0 (none) or positive"),
+          error);
+    }
+    std::optional<std::chrono::seconds> ttl;
+    if (ttl_seconds > 0) ttl = std::chrono::seconds(ttl_seconds);
+    Status status = self.kv_set(view(key, key_size), std::move(value), ttl);
+    return status.ok() ? HERALD_OK : fail_with(self, status.error(), error);
+  } catch (const std::exception& e) {
+    return fail_with(Invocation::from(call),
+                     make_error(ErrorCode::internal, std::string("kv: ") + e.what()), error);
+  }
+}
+
+int32_t abi_kv_delete(herald_call* call, const char* key, size_t key_size,
+                      herald_str* error) noexcept {
+  try {
+    Invocation& self = Invocation::from(call);
+    auto removed = self.kv_delete(view(key, key_size));
+    return removed.ok() ? HERALD_OK : fail_with(self, removed.error(), error);
+  } catch (const std::exception& e) {
+    return fail_with(Invocation::from(call),
+                     make_error(ErrorCode::internal, std::string("kv: ") + e.what()), error);
+  }
+}
+
 const herald_host_api kHostApi = {
     sizeof(herald_host_api),
     HERALD_ABI_VERSION_MAJOR,
@@ -161,6 +220,9 @@ const herald_host_api kHostApi = {
     abi_context,
     abi_set_output,
     abi_set_error,
+    abi_kv_get,
+    abi_kv_set,
+    abi_kv_delete,
 };
 
 }  // namespace
@@ -248,6 +310,64 @@ Status Invocation::emit(std::string_view name, Json payload) {
   return ok_status();
 }
 
+namespace {
+
+constexpr size_t kMaxKvKey = 256;
+constexpr size_t kMaxKvValue = 64 * 1024;
+
+Status check_kv_key(std::string_view key) {
+  if (key.empty() || key.size() > kMaxKvKey) {
+    return make_error(ErrorCode::invalid_argument,
+                      "kv: a key is 1 to 256 bytes, not " + std::to_string(key.size()));
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+std::string Invocation::workspace_id() const {
+  if (context_.scope != nullptr && context_.scope->run != nullptr &&
+      context_.scope->run->is_object()) {
+    return context_.scope->run->value("workspace", std::string());
+  }
+  return "";
+}
+
+Status Invocation::kv_ready() const {
+  if (context_.kv == nullptr) {
+    return make_error(ErrorCode::failed_precondition,
+                      "kv: there is no key-value store for this call (plugin " + plugin_ + ")");
+  }
+  return ok_status();
+}
+
+Result<std::optional<Json>> Invocation::kv_get(std::string_view key) {
+  if (auto status = check_kv_key(key); !status.ok()) return std::move(status).error();
+  if (auto status = kv_ready(); !status.ok()) return std::move(status).error();
+  return context_.kv->get(workspace_id(), plugin_, key);
+}
+
+Status Invocation::kv_set(std::string_view key, Json value,
+                          std::optional<std::chrono::seconds> ttl) {
+  if (auto status = check_kv_key(key); !status.ok()) return status;
+  if (auto status = kv_ready(); !status.ok()) return status;
+  const size_t size = value.dump(-1, ' ', false, Json::error_handler_t::replace).size();
+  if (size > kMaxKvValue) {
+    return make_error(ErrorCode::invalid_argument, "kv: a value is at most 64 KiB as JSON, not " +
+                                                       std::to_string(size) + " bytes");
+  }
+  if (ttl && ttl->count() <= 0) {
+    return make_error(ErrorCode::invalid_argument, "kv: a ttl is a positive number of seconds");
+  }
+  return context_.kv->put(workspace_id(), plugin_, key, value, ttl);
+}
+
+Result<bool> Invocation::kv_delete(std::string_view key) {
+  if (auto status = check_kv_key(key); !status.ok()) return std::move(status).error();
+  if (auto status = kv_ready(); !status.ok()) return std::move(status).error();
+  return context_.kv->remove(workspace_id(), plugin_, key);
+}
+
 bool Invocation::cancelled() const {
   return context_.is_cancelled() ||
          (context_.deadline != Clock::time_point::max() && Clock::now() >= context_.deadline);
@@ -261,11 +381,7 @@ Json Invocation::context_json() const {
                   {"idempotency_key", context_.idempotency_key},
                   {"plugin", plugin_},
                   {"capability", capability_},
-                  {"workspace_id", ""}};
-  if (context_.scope != nullptr && context_.scope->run != nullptr &&
-      context_.scope->run->is_object()) {
-    context["workspace_id"] = context_.scope->run->value("workspace", std::string());
-  }
+                  {"workspace_id", workspace_id()}};
   if (context_.deadline != Clock::time_point::max()) {
     context["deadline_ms"] = context_.remaining(std::chrono::milliseconds(0)).count();
   }

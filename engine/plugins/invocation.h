@@ -6,6 +6,7 @@
 // over a pipe unchanged.
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <string>
@@ -41,6 +42,12 @@ class Invocation {
   Result<std::string> secret(std::string_view name);
   // Queued; returned with the outcome only if the invocation succeeds.
   Status emit(std::string_view name, Json payload);
+  // The plugin's entries in the run's workspace (steps::KeyValueStore). Keys are 1 to 256 bytes,
+  // values any JSON up to 64 KiB as text. Written at once, not with the step's result: a write
+  // stays even when the invocation then fails.
+  Result<std::optional<Json>> kv_get(std::string_view key);
+  Status kv_set(std::string_view key, Json value, std::optional<std::chrono::seconds> ttl);
+  Result<bool> kv_delete(std::string_view key);
   const std::string& idempotency_key() const { return context_.idempotency_key; }
   bool cancelled() const;
   Json context_json() const;
@@ -63,6 +70,9 @@ class Invocation {
   steps::StepContext& step_context() { return context_; }
 
  private:
+  std::string workspace_id() const;  // "" outside a workspace (herald run, plugins call)
+  Status kv_ready() const;
+
   std::string plugin_;
   std::string capability_;
   steps::StepContext& context_;

@@ -182,6 +182,90 @@ int herald_emit(lua_State* L) {
   return push_scratch(L);
 }
 
+void do_kv_get(Invocation* call, const char* key, size_t size) noexcept {
+  try {
+    auto found = call->kv_get(std::string_view(key, size));
+    if (found.ok()) {
+      keep_result(found->has_value() ? std::move(**found) : Json(nullptr));
+    } else {
+      keep_result(std::move(found).error());
+    }
+  } catch (const std::exception& e) {
+    keep_result(make_error(ErrorCode::internal, std::string("herald.kv.get: ") + e.what()));
+  }
+}
+
+// herald.kv.get(key) -> value | nil (no entry) | nil, err
+int herald_kv_get(lua_State* L) {
+  Invocation* call = require_call(L, "herald.kv.get");
+  size_t size = 0;
+  const char* key = luaL_checklstring(L, 1, &size);
+  do_kv_get(call, key, size);
+  if (scratch.ok && scratch.value.is_null()) {
+    lua_pushnil(L);  // no entry: nil, not the truthy json.null (a stored null reads the same)
+    return 1;
+  }
+  return push_scratch(L);
+}
+
+void do_kv_set(lua_State* L, Invocation* call, const char* key, size_t size,
+               lua_Integer ttl) noexcept {
+  try {
+    Result<Json> value = lua::to_json(L, 2);
+    if (!value.ok()) {
+      keep_result(make_error(ErrorCode::invalid_argument, "herald.kv.set: " + value.error().message));
+      return;
+    }
+    std::optional<std::chrono::seconds> lifetime;
+    if (ttl != 0) lifetime = std::chrono::seconds(ttl);
+    Status status = call->kv_set(std::string_view(key, size), std::move(value).value(), lifetime);
+    if (status.ok()) {
+      keep_result(Json(true));
+    } else {
+      keep_result(std::move(status).error());
+    }
+  } catch (const std::exception& e) {
+    keep_result(make_error(ErrorCode::internal, std::string("herald.kv.set: ") + e.what()));
+  }
+}
+
+// herald.kv.set(key, value [, ttl_seconds]) -> true | nil, err
+int herald_kv_set(lua_State* L) {
+  Invocation* call = require_call(L, "herald.kv.set");
+  size_t size = 0;
+  const char* key = luaL_checklstring(L, 1, &size);
+  luaL_checkany(L, 2);
+  lua_Integer ttl = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    ttl = luaL_checkinteger(L, 3);
+    if (ttl <= 0) return luaL_argerror(L, 3, "a ttl is a positive number of seconds");
+  }
+  do_kv_set(L, call, key, size, ttl);
+  return push_scratch(L);
+}
+
+void do_kv_delete(Invocation* call, const char* key, size_t size) noexcept {
+  try {
+    auto removed = call->kv_delete(std::string_view(key, size));
+    if (removed.ok()) {
+      keep_result(Json(true));
+    } else {
+      keep_result(std::move(removed).error());
+    }
+  } catch (const std::exception& e) {
+    keep_result(make_error(ErrorCode::internal, std::string("herald.kv.delete: ") + e.what()));
+  }
+}
+
+// herald.kv.delete(key) -> true | nil, err
+int herald_kv_delete(lua_State* L) {
+  Invocation* call = require_call(L, "herald.kv.delete");
+  size_t size = 0;
+  const char* key = luaL_checklstring(L, 1, &size);
+  do_kv_delete(call, key, size);
+  return push_scratch(L);
+}
+
 // herald.idempotency_key() -> text
 int herald_idempotency_key(lua_State* L) {
   Invocation* call = require_call(L, "herald.idempotency_key");
@@ -225,6 +309,10 @@ int herald_hmac_sha256(lua_State* L) {
 }
 
 const luaL_Reg kCryptoFunctions[] = {{"hmac_sha256", herald_hmac_sha256}, {nullptr, nullptr}};
+const luaL_Reg kKvFunctions[] = {{"get", herald_kv_get},
+                                 {"set", herald_kv_set},
+                                 {"delete", herald_kv_delete},
+                                 {nullptr, nullptr}};
 
 const luaL_Reg kHeraldFunctions[] = {{"log", herald_log},
                                      {"http", herald_http},
@@ -236,7 +324,8 @@ const luaL_Reg kHeraldFunctions[] = {{"log", herald_log},
                                      {nullptr, nullptr}};
 
 const lua::Sandbox::LibraryPart kHeraldParts[] = {{"json", nullptr, "json"},
-                                                  {"crypto", kCryptoFunctions, nullptr}};
+                                                  {"crypto", kCryptoFunctions, nullptr},
+                                                  {"kv", kKvFunctions, nullptr}};
 
 // --- reading the module -------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ struct LuaLimits {
 // Loads one plugin file. Every error is invalid_argument and names the file:
 //   "<file>: cannot load: <dlerror>"
 //   "<file>: missing entry point herald_plugin_entry ..."
-//   "<file>: incompatible ABI: built for 2.0, this Herald speaks 1.0 ..."
+//   "<file>: incompatible ABI: built for 2.0, this Herald speaks 1.1 ..."
 //   "<file>: init failed: <the plugin's message>"
 //   "<file>: schema invalid: capability 'x.y': ..."
 //   "<file>:<line>: syntax error ..." (Lua) and the like.
@@ -79,8 +79,18 @@ struct IsolationOptions {
   // executable (/proc/self/exe), which is herald itself outside the tests.
   std::string host_binary;
   // A call that has not answered by then (or by the step's deadline, if sooner) is killed with
-  // its host and fails retryable; the host restarts for the next call. Also bounds the load.
+  // its host and fails retryable; the host restarts for the next call.
   std::chrono::milliseconds call_timeout{30'000};
+  // How long a starting host may take to load the plugin and describe it. Kept apart from
+  // call_timeout: a short call timeout must not fail a host that is slow to start (a loaded
+  // machine, a plugin with a heavy init), and a start is not a call.
+  std::chrono::milliseconds start_timeout{30'000};
+  // The host's memory: its address space is capped at this (RLIMIT_AS, so a leak makes the
+  // plugin's allocations fail rather than the machine swap), and a host whose resident memory
+  // passes three quarters of it after a call fails that call retryable and is restarted. 0: no
+  // limit. Builds with AddressSanitizer skip the cap (its shadow memory needs terabytes of
+  // address space) but keep the resident check.
+  size_t memory_limit_bytes = size_t{1} << 30;
 };
 
 // Loads a native plugin in a `herald plugin-host` child: its info (isolation "process") and
@@ -91,7 +101,7 @@ Result<LoadedPlugin> load_isolated_plugin(const std::string& path, const Isolati
 
 // The `herald plugin-host --fd FD FILE` child: loads FILE and serves the engine on FD until it
 // closes. Returns the exit code.
-int run_plugin_host(int fd, const std::string& path);
+int run_plugin_host(int fd, const std::string& path, size_t memory_limit_bytes = 0);
 
 // The folders and files to load plugins from, in order.
 struct LoadOptions {

@@ -12,6 +12,8 @@
 //                     {"t":"http","request":TEXT} {"t":"secret","name"}
 //                     {"t":"emit","name","payload":TEXT} {"t":"idempotency_key"}
 //                     {"t":"cancelled"} {"t":"context"}
+//                     {"t":"kv_get","key"} {"t":"kv_set","key","value":TEXT,"ttl":N}
+//                     {"t":"kv_delete","key"}
 //   engine -> child   {"t":"reply","ok":BOOL,"value":TEXT or BOOL}   to each callback but log
 //   child  -> engine  {"t":"result","status":N,"answers":[{"output":TEXT} |
 //   {"error":{Error}|null}]}
@@ -24,12 +26,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -51,6 +55,18 @@ constexpr uint32_t kMaxFrame = 64u * 1024 * 1024;
 constexpr int kChildFd = 3;
 // How long a child that hung up may take to exit before it is killed (so its status is known).
 constexpr std::chrono::milliseconds kExitGrace{2000};
+
+// This process's resident memory, from /proc/self/statm (0 when unreadable).
+size_t resident_bytes() {
+  FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (statm == nullptr) return 0;
+  unsigned long long size = 0;
+  unsigned long long resident = 0;
+  const int read = std::fscanf(statm, "%llu %llu", &size, &resident);
+  std::fclose(statm);
+  return read == 2 ? static_cast<size_t>(resident) * static_cast<size_t>(::sysconf(_SC_PAGESIZE))
+                   : 0;
+}
 
 std::string dump(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -283,6 +299,43 @@ herald_str remote_context(herald_call* call) noexcept {
   }
 }
 
+int32_t remote_kv_get(herald_call* call, const char* key, size_t key_size,
+                      herald_str* value) noexcept {
+  try {
+    RemoteCall& self = RemoteCall::from(call);
+    return answer(self, self.ask({{"t", "kv_get"}, {"key", std::string(view(key, key_size))}}),
+                  value);
+  } catch (...) {
+    return HERALD_FAILED;
+  }
+}
+
+int32_t remote_kv_set(herald_call* call, const char* key, size_t key_size, const char* value,
+                      size_t value_size, int64_t ttl_seconds, herald_str* error) noexcept {
+  try {
+    RemoteCall& self = RemoteCall::from(call);
+    return answer(self,
+                  self.ask({{"t", "kv_set"},
+                            {"key", std::string(view(key, key_size))},
+                            {"value", std::string(view(value, value_size))},
+                            {"ttl", ttl_seconds}}),
+                  error);
+  } catch (...) {
+    return HERALD_FAILED;
+  }
+}
+
+int32_t remote_kv_delete(herald_call* call, const char* key, size_t key_size,
+                         herald_str* error) noexcept {
+  try {
+    RemoteCall& self = RemoteCall::from(call);
+    return answer(self, self.ask({{"t", "kv_delete"}, {"key", std::string(view(key, key_size))}}),
+                  error);
+  } catch (...) {
+    return HERALD_FAILED;
+  }
+}
+
 void remote_set_output(herald_call* call, const char* output, size_t size) noexcept {
   try {
     RemoteCall::from(call).answers.push_back({{"output", std::string(view(output, size))}});
@@ -312,6 +365,9 @@ const herald_host_api kRemoteApi = {
     remote_context,
     remote_set_output,
     remote_set_error,
+    remote_kv_get,
+    remote_kv_set,
+    remote_kv_delete,
 };
 
 // --- the engine's side -------------------------------------------------------------------------
@@ -392,7 +448,10 @@ class PluginHost {
       const Json& message = frame.message;
       const std::string type = message["t"].get<std::string>();
       try {
-        if (type == "result") return finish(invocation, message);
+        if (type == "result") {
+          if (message.value("restart", false)) stop(kExitGrace);  // the host ends itself
+          return finish(invocation, message);
+        }
         if (type == "log") {
           invocation.log(message.value("level", "info"), message.value("message", ""));
           continue;
@@ -453,6 +512,22 @@ class PluginHost {
     if (type == "idempotency_key") return reply(true, invocation.idempotency_key());
     if (type == "cancelled") return reply(true, invocation.cancelled());
     if (type == "context") return reply(true, dump(invocation.context_json()));
+    if (type == "kv_get" || type == "kv_set" || type == "kv_delete") {
+      // Through the in-process table, so both ways check and answer alike.
+      const std::string key = message.at("key").get<std::string>();
+      herald_str out{};
+      int32_t status = HERALD_FAILED;
+      if (type == "kv_get") {
+        status = host_api()->kv_get(invocation.handle(), key.data(), key.size(), &out);
+      } else if (type == "kv_set") {
+        const std::string value = message.at("value").get<std::string>();
+        status = host_api()->kv_set(invocation.handle(), key.data(), key.size(), value.data(),
+                                    value.size(), message.at("ttl").get<int64_t>(), &out);
+      } else {
+        status = host_api()->kv_delete(invocation.handle(), key.data(), key.size(), &out);
+      }
+      return reply(status == HERALD_OK, std::string(out.data == nullptr ? "" : out.data, out.size));
+    }
     return nullptr;
   }
 
@@ -497,10 +572,13 @@ class PluginHost {
     posix_spawn_file_actions_adddup2(&actions, child_end, kChildFd);
     posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);  // stdout is ours
     const std::string fd_text = std::to_string(kChildFd);
+    const std::string memory_text = std::to_string(options_.memory_limit_bytes / (1024 * 1024));
     std::vector<char*> argv = {binary.data(),
                                const_cast<char*>("plugin-host"),
                                const_cast<char*>("--fd"),
                                const_cast<char*>(fd_text.c_str()),
+                               const_cast<char*>("--memory-mb"),
+                               const_cast<char*>(memory_text.c_str()),
                                path_.data(),
                                nullptr};
     pid_t pid = -1;
@@ -513,11 +591,11 @@ class PluginHost {
     }
     pid_ = pid;
     fd_ = fds[0];
-    Frame frame = read_frame(fd_, SteadyClock::now() + options_.call_timeout);
+    Frame frame = read_frame(fd_, SteadyClock::now() + options_.start_timeout);
     if (frame.status != ReadStatus::ok || frame.message["t"] != "described") {
       std::string why = frame.status == ReadStatus::timed_out
                             ? "did not describe the plugin within " +
-                                  std::to_string(options_.call_timeout.count()) + " ms"
+                                  std::to_string(options_.start_timeout.count()) + " ms"
                         : frame.status == ReadStatus::malformed ? "sent " + frame.problem
                                                                 : "exited";
       return fail(
@@ -630,9 +708,15 @@ Result<LoadedPlugin> load_isolated_plugin(const std::string& path,
   return plugin;
 }
 
-int run_plugin_host(int fd, const std::string& path) {
+int run_plugin_host(int fd, const std::string& path, size_t memory_limit_bytes) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the engine
   ::signal(SIGPIPE, SIG_IGN);
+#if !defined(__SANITIZE_ADDRESS__)
+  if (memory_limit_bytes > 0) {
+    struct rlimit limit{memory_limit_bytes, memory_limit_bytes};
+    ::setrlimit(RLIMIT_AS, &limit);
+  }
+#endif
   std::vector<internal::NativeEntry> entries;
   Result<LoadedPlugin> plugin = internal::load_native_entries(path, &entries);
   if (!plugin.ok()) {
@@ -659,9 +743,29 @@ int run_plugin_host(int fd, const std::string& path) {
       status = entries[index].invoke(entries[index].user_data, &kRemoteApi, call.handle(),
                                      input.c_str(), input.size());
     }
-    if (!write_frame(fd, {{"t", "result"}, {"status", status}, {"answers", call.answers}})) {
+    // A host that holds most of its memory after a call has leaked (or is about to fail
+    // allocations): the call fails retryable and the host ends, so the next call gets a fresh one.
+    const size_t resident = resident_bytes();
+    const bool exhausted = memory_limit_bytes > 0 && resident > memory_limit_bytes / 4 * 3;
+    if (exhausted) {
+      status = HERALD_FAILED;
+      call.answers = Json::array(
+          {{{"error", make_error(ErrorCode::resource_exhausted,
+                                 "plugin " + plugin->info.name + ": " + name + ": the plugin host " +
+                                     "holds " + std::to_string(resident / (1024 * 1024)) +
+                                     " MB after the call, over three quarters of its " +
+                                     std::to_string(memory_limit_bytes / (1024 * 1024)) +
+                                     " MB (plugins.memory_limit_mb); it was restarted",
+                                 /*retryable=*/true)
+                          .to_json()}}});
+    }
+    if (!write_frame(fd, {{"t", "result"},
+                          {"status", status},
+                          {"answers", call.answers},
+                          {"restart", exhausted}})) {
       return 0;
     }
+    if (exhausted) return 0;
   }
 }
 

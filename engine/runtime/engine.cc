@@ -4,6 +4,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 #include <random>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "engine/common/redactor.h"
 #include "engine/common/time.h"
 #include "engine/runtime/run_state.h"
+#include "engine/runtime/store_key_values.h"
 
 namespace herald::runtime {
 
@@ -53,7 +55,13 @@ struct WorkItem {
   int attempt = 1;
   std::shared_ptr<const Json> steps_view;
   std::shared_ptr<const Json> error_view;
+  Json logs = nullptr;  // what the step logged during this attempt, for its AttemptRecord
 };
+
+// An attempt keeps at most this many log lines of at most this many bytes each: enough to read
+// what a step did, without letting a chatty plugin grow the timeline without bound.
+constexpr size_t kMaxAttemptLogLines = 200;
+constexpr size_t kMaxAttemptLogLineBytes = 4000;
 
 }  // namespace
 
@@ -63,6 +71,7 @@ struct Engine::Impl {
   EngineOptions options;
   // HERALD_SECRET_* for runs of `herald run`, and for workspaces secrets_for knows nothing of.
   std::shared_ptr<const WorkspaceSecrets> default_secrets;
+  StoreKeyValues key_values{store};
 
   boost::asio::thread_pool pool;
 
@@ -420,6 +429,7 @@ struct Engine::Impl {
     record.input = unit.input;
     record.output = unit.output;
     record.error = unit.error;
+    record.logs = unit.logs;
     record.started_at = unit.started_at.value_or(Clock::now());
     record.finished_at = unit.finished_at;
     return record;
@@ -900,6 +910,7 @@ struct Engine::Impl {
       StepSlot& slot = r.slots[work.slot];
       Unit& unit = work.item < 0 ? slot.self : slot.elements[static_cast<size_t>(work.item)];
       unit.input = stored_input;
+      unit.logs = nullptr;
       unit.started_at = started;
       unit.finished_at.reset();
       store::Commit commit;
@@ -932,8 +943,25 @@ struct Engine::Impl {
     context.cancelled = &r.cancelled;
     context.evaluator = &evaluator;
     context.scope = &scope;
-    context.log = [this, &r, &slot, &work](std::string_view level, std::string_view message) {
+    std::mutex logs_mu;  // a plugin may log from a thread of its own
+    Json logs = Json::array();
+    size_t dropped = 0;
+    context.log = [this, &r, &slot, &work, &logs_mu, &logs, &dropped](std::string_view level,
+                                                                      std::string_view message) {
       std::string text = r.secrets->redactor.redact_text(message);
+      {
+        std::lock_guard lock(logs_mu);
+        if (logs.size() < kMaxAttemptLogLines) {
+          std::string kept = text.size() > kMaxAttemptLogLineBytes
+                                 ? text.substr(0, kMaxAttemptLogLineBytes) + "..."
+                                 : text;
+          logs.push_back({{"at", format_iso8601(Clock::now())},
+                          {"level", std::string(level)},
+                          {"message", std::move(kept)}});
+        } else {
+          ++dropped;
+        }
+      }
       spdlog::log(spdlog::level::from_str(std::string(level)), "run {} step {}: {}", r.record.id,
                   slot.def->id, text);
       if (options.on_progress) {
@@ -951,14 +979,26 @@ struct Engine::Impl {
       }
     };
     context.redact = [&r](std::string_view text) { return r.secrets->redactor.redact_text(text); };
+    context.kv = &key_values;
+    steps::StepOutcome outcome;
     try {
-      return info.step->run(input, context);
+      outcome = info.step->run(input, context);
     } catch (const std::exception& e) {
-      return steps::StepOutcome::failed(
+      outcome = steps::StepOutcome::failed(
           make_error(ErrorCode::internal, std::string("step threw: ") + e.what()));
     } catch (...) {
-      return steps::StepOutcome::failed(make_error(ErrorCode::internal, "step threw a non-standard exception"));
+      outcome = steps::StepOutcome::failed(
+          make_error(ErrorCode::internal, "step threw a non-standard exception"));
     }
+    // The attempt's lines go with its record (complete() moves them to the unit).
+    std::lock_guard lock(logs_mu);
+    if (dropped > 0) {
+      logs.push_back({{"at", format_iso8601(Clock::now())},
+                      {"level", "warn"},
+                      {"message", std::to_string(dropped) + " more log lines were not kept"}});
+    }
+    if (!logs.empty()) work.logs = std::move(logs);
+    return outcome;
   }
 
   std::chrono::milliseconds retry_delay(const model::RetryPolicy& policy, int attempt,
@@ -993,6 +1033,7 @@ struct Engine::Impl {
       r.in_flight -= 1;
       if (work.item >= 0) slot.elements_in_flight -= 1;
       unit.input = std::move(stored_input);
+      unit.logs = std::move(work.logs);
       unit.started_at = started;
       unit.finished_at = now;
       store::Commit commit;

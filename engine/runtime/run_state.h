@@ -24,6 +24,7 @@ struct Unit {
   Json input = nullptr;
   Json output = nullptr;
   Json error = nullptr;
+  Json logs = nullptr;  // the latest attempt's log lines (AttemptRecord::logs)
   std::optional<store::TimePoint> started_at;
   std::optional<store::TimePoint> finished_at;
 };

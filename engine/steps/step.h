@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,22 @@ struct Scope;
 namespace herald::steps {
 
 using Clock = std::chrono::system_clock;
+
+// Small values a plugin keeps between calls (herald_host_api.kv_*, herald.kv in Lua), scoped to
+// a workspace and a plugin. The runtime backs it with the store; a step never sees the store.
+class KeyValueStore {
+ public:
+  virtual ~KeyValueStore() = default;
+  // nullopt when there is no such entry (or it expired).
+  virtual Result<std::optional<Json>> get(std::string_view workspace_id, std::string_view plugin,
+                                          std::string_view key) = 0;
+  // ttl: nullopt keeps the entry until it is deleted or replaced.
+  virtual Status put(std::string_view workspace_id, std::string_view plugin, std::string_view key,
+                     const Json& value, std::optional<std::chrono::seconds> ttl) = 0;
+  // True when an entry was removed.
+  virtual Result<bool> remove(std::string_view workspace_id, std::string_view plugin,
+                              std::string_view key) = 0;
+};
 
 struct StepContext {
   std::string run_id;
@@ -43,6 +60,8 @@ struct StepContext {
   // recognise a secret the step cut in two (a body shortened for a message): a step that cuts or
   // reshapes text it was given masks it first. May be unset (a step called outside a run).
   std::function<std::string(std::string_view text)> redact;
+  // Where plugins keep their entries; null where there is none (then kv calls fail clearly).
+  KeyValueStore* kv = nullptr;
 
   bool is_cancelled() const { return cancelled != nullptr && cancelled->load(); }
   // Time left before the deadline, or `fallback` when there is none.

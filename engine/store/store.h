@@ -86,6 +86,9 @@ struct AttemptRecord {
   Json input = nullptr;
   Json output = nullptr;
   Json error = nullptr;
+  // What the step logged during the attempt (its own lines, a plugin's herald.log and host HTTP
+  // calls), secrets redacted: [{"at", "level", "message"}], or null when it logged nothing.
+  Json logs = nullptr;
   TimePoint started_at;
   std::optional<TimePoint> finished_at;
 };
@@ -255,6 +258,17 @@ struct DeployResult {
   bool new_version = false;
 };
 
+// A value a plugin keeps between calls (a cursor, a cached token), scoped to a workspace and a
+// plugin (herald_host_api.kv_*, herald.kv in Lua). Small by contract: the host checks sizes.
+struct KvEntry {
+  std::string workspace_id;
+  std::string plugin;
+  std::string key;
+  Json value;
+  std::optional<TimePoint> expires_at;  // nullopt: kept until deleted or replaced
+  TimePoint updated_at;
+};
+
 struct WorkflowFilter {
   std::string workspace_id;
   std::optional<bool> enabled;
@@ -370,6 +384,20 @@ class Store {
   virtual Result<std::vector<SecretRecord>> list_secrets(std::string_view workspace_id) = 0;  // by name
   // not_found when there is no such secret.
   virtual Status delete_secret(std::string_view workspace_id, std::string_view name) = 0;
+
+  // ---- plugin key-value entries --------------------------------------------------------------
+
+  // Inserts or replaces the entry, and drops the (workspace, plugin)'s entries that expired by
+  // entry.updated_at. resource_exhausted when the (workspace, plugin) already holds `max_entries`
+  // other live entries.
+  virtual Status kv_put(const KvEntry& entry, int64_t max_entries) = 0;
+  // nullopt when there is no entry, or it expired at or before `now`.
+  virtual Result<std::optional<KvEntry>> kv_get(std::string_view workspace_id,
+                                                std::string_view plugin, std::string_view key,
+                                                TimePoint now) = 0;
+  // True when an entry was removed.
+  virtual Result<bool> kv_delete(std::string_view workspace_id, std::string_view plugin,
+                                 std::string_view key) = 0;
 
   // ---- audit ---------------------------------------------------------------------------------
 

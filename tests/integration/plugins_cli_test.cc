@@ -120,6 +120,21 @@ TEST_F(PluginsCliTest, CallRunsOneCapability) {
   EXPECT_NE(secret.err.find("the secret is [redacted]"), std::string::npos) << secret.err;
 }
 
+TEST_F(PluginsCliTest, CallKeepsKvEntriesInTheDataDirPerWorkspace) {
+  auto count = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"plugins", "call", "testgood.count"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto result = herald(args);
+    EXPECT_EQ(result.code(), 0) << result.err;
+    return Json::parse(result.out, nullptr, false).value("count", -1);
+  };
+  EXPECT_EQ(count({}), 1);
+  EXPECT_EQ(count({}), 2);  // a second process sees what the first kept
+  EXPECT_EQ(count({"--workspace", "acme"}), 1);
+  EXPECT_EQ(count({"--workspace", "acme"}), 2);
+  EXPECT_EQ(count({}), 3);
+}
+
 TEST_F(PluginsCliTest, CallReportsErrors) {
   auto invalid = herald({"plugins", "call", "testgood.echo", "--input", R"({"txt": "a"})"});
   EXPECT_EQ(invalid.code(), 2);

@@ -52,6 +52,20 @@ herald::sdk::Plugin make() {
                 json response = call.http({{"method", "GET"}, {"url", input["url"]}});
                 return json{{"status", response["status"]}, {"body", response["body"]}};
               });
+  // Counts its calls in the kv store: {"key", "ttl"?} -> {"count", "before"}; {"delete": true}
+  // removes the entry.
+  plugin.step("testgood.count", "Counts its calls in the plugin's kv entries", "",
+              [](const json& input, Call& call) {
+                const std::string key = input.value("key", std::string("count"));
+                if (input.value("delete", false)) {
+                  call.kv_delete(key);
+                  return json{{"deleted", true}};
+                }
+                std::optional<json> before = call.kv_get(key);
+                int64_t count = before ? before->value("n", int64_t{0}) + 1 : 1;
+                call.kv_set(key, json{{"n", count}}, input.value("ttl", int64_t{0}));
+                return json{{"count", count}, {"before", before ? *before : json(nullptr)}};
+              });
   plugin.capability("testgood.provide", HERALD_KIND_PROVIDER, "A provider, not a step", "",
                     [](const json&, Call&) {
                       return json{{"provided", true}};

@@ -87,6 +87,27 @@ static int32_t quit(void* user_data, const herald_host_api* host, herald_call* c
   _exit(7);
 }
 
+/* Allocates (and touches) 8 MB blocks it never frees, until an allocation fails or 8 GB are
+ * held; answers how many megabytes it holds. */
+static int32_t leak(void* user_data, const herald_host_api* host, herald_call* call,
+                    const char* input, size_t input_size) {
+  (void)user_data;
+  (void)input;
+  (void)input_size;
+  const size_t block = 8u << 20;
+  size_t held = 0;
+  for (int i = 0; i < 1024; ++i) {
+    char* memory = malloc(block);
+    if (memory == NULL) break;
+    memset(memory, 1, block);
+    held += block;
+  }
+  char answer[64];
+  int size = snprintf(answer, sizeof answer, "{\"leaked_mb\": %zu}", held >> 20);
+  host->set_output(call, answer, (size_t)size);
+  return HERALD_OK;
+}
+
 #define CAPABILITY(var, cap_name, fn, text) \
   static const herald_capability var = {    \
       sizeof(herald_capability), cap_name, HERALD_KIND_STEP, text, NULL, fn, NULL}
@@ -97,9 +118,10 @@ CAPABILITY(kCrashOnce, "testiso.crash_once", crash_once, "Segfaults once per mar
 CAPABILITY(kHang, "testiso.hang", hang, "Loops forever");
 CAPABILITY(kGarbage, "testiso.garbage", garbage, "Writes garbage on the host's channel");
 CAPABILITY(kExit, "testiso.exit", quit, "Exits the process with status 7");
+CAPABILITY(kLeak, "testiso.leak", leak, "Allocates until it cannot, never frees");
 
-static const herald_capability* const kCapabilities[] = {&kEcho, &kCrash,   &kCrashOnce,
-                                                         &kHang, &kGarbage, &kExit};
+static const herald_capability* const kCapabilities[] = {
+    &kEcho, &kCrash, &kCrashOnce, &kHang, &kGarbage, &kExit, &kLeak};
 
 static const herald_plugin_descriptor kDescriptor = {
     sizeof(herald_plugin_descriptor),

@@ -222,10 +222,24 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{
+constexpr const char* kPluginKv = R"sql(
+CREATE TABLE plugin_kv (
+  workspace_id TEXT NOT NULL,
+  plugin TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  expires_at INTEGER,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, plugin, key)
+);
+ALTER TABLE attempts ADD COLUMN logs TEXT;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{
     {1, "initial schema", kInitialSchema},
     {2, "rendered vars of a run", kRunVars},
     {3, "workspaces, deployments, events, tenancy, secrets and audit", kWorkspaces},
+    {4, "plugin key-value entries, and the log lines of each attempt", kPluginKv},
 }};
 
 }  // namespace

@@ -44,11 +44,12 @@ constexpr const char* kUpsertStep =
     " finished_at = excluded.finished_at";
 constexpr const char* kUpsertAttempt =
     "INSERT INTO attempts (run_id, step_id, item, attempt, state, input, output, error,"
-    " started_at, finished_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    " started_at, finished_at, logs)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     " ON CONFLICT (run_id, step_id, item, attempt) DO UPDATE SET state = excluded.state,"
     " input = excluded.input, output = excluded.output, error = excluded.error,"
-    " started_at = excluded.started_at, finished_at = excluded.finished_at";
+    " started_at = excluded.started_at, finished_at = excluded.finished_at,"
+    " logs = excluded.logs";
 constexpr const char* kInsertTimer =
     "INSERT INTO timers (run_id, step_id, item, kind, due_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 constexpr const char* kDeleteTimer = "DELETE FROM timers WHERE id = ?1";
@@ -77,8 +78,8 @@ constexpr const char* kGetSteps =
     " idempotency_key, started_at, finished_at FROM steps WHERE run_id = ?1"
     " ORDER BY step_id, item";
 constexpr const char* kGetAttempts =
-    "SELECT run_id, step_id, item, attempt, state, input, output, error, started_at, finished_at"
-    " FROM attempts WHERE run_id = ?1 ORDER BY started_at, step_id, item, attempt";
+    "SELECT run_id, step_id, item, attempt, state, input, output, error, started_at, finished_at,"
+    " logs FROM attempts WHERE run_id = ?1 ORDER BY started_at, step_id, item, attempt";
 
 #define HERALD_TIMER_COLUMNS "SELECT id, run_id, step_id, item, kind, due_at FROM timers"
 constexpr const char* kDueTimers =
@@ -178,6 +179,20 @@ constexpr const char* kUpsertSecret =
 constexpr const char* kGetSecret = HERALD_SECRET_COLUMNS " WHERE workspace_id = ?1 AND name = ?2";
 constexpr const char* kListSecrets = HERALD_SECRET_COLUMNS " WHERE workspace_id = ?1 ORDER BY name";
 constexpr const char* kDeleteSecret = "DELETE FROM secrets WHERE workspace_id = ?1 AND name = ?2";
+constexpr const char* kPurgeExpiredKv =
+    "DELETE FROM plugin_kv WHERE workspace_id = ?1 AND plugin = ?2 AND expires_at IS NOT NULL"
+    " AND expires_at <= ?3";
+constexpr const char* kCountOtherKv =
+    "SELECT count(*) FROM plugin_kv WHERE workspace_id = ?1 AND plugin = ?2 AND key <> ?3";
+constexpr const char* kUpsertKv =
+    "INSERT INTO plugin_kv (workspace_id, plugin, key, value, expires_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (workspace_id, plugin, key) DO UPDATE SET"
+    " value = excluded.value, expires_at = excluded.expires_at, updated_at = excluded.updated_at";
+constexpr const char* kGetKv =
+    "SELECT workspace_id, plugin, key, value, expires_at, updated_at FROM plugin_kv"
+    " WHERE workspace_id = ?1 AND plugin = ?2 AND key = ?3 AND (expires_at IS NULL OR expires_at > ?4)";
+constexpr const char* kDeleteKv =
+    "DELETE FROM plugin_kv WHERE workspace_id = ?1 AND plugin = ?2 AND key = ?3";
 constexpr const char* kInsertAudit =
     "INSERT INTO audit_log (workspace_id, actor, action, object_type, object_id, address,"
     " request_id, details, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id";
@@ -352,7 +367,10 @@ Result<AttemptRecord> read_attempt(const Statement& row) {
   if (!state) return corrupt_row("attempt of step " + attempt.step_id + " has an unknown state");
   attempt.state = *state;
   if (auto status =
-          read_json_columns(row, {{5, &attempt.input}, {6, &attempt.output}, {7, &attempt.error}});
+          read_json_columns(row, {{5, &attempt.input},
+                                  {6, &attempt.output},
+                                  {7, &attempt.error},
+                                  {10, &attempt.logs}});
       !status) {
     return std::move(status).error();
   }
@@ -458,6 +476,19 @@ Result<SecretRecord> read_secret(const Statement& row) {
   secret.created_at = row.column_time(4);
   secret.updated_at = row.column_time(5);
   return secret;
+}
+
+Result<KvEntry> read_kv(const Statement& row) {
+  KvEntry entry;
+  entry.workspace_id = row.column_text(0);
+  entry.plugin = row.column_text(1);
+  entry.key = row.column_text(2);
+  auto value = row.column_json(3);
+  if (!value) return std::move(value).error();
+  entry.value = std::move(value).value();
+  entry.expires_at = row.column_optional_time(4);
+  entry.updated_at = row.column_time(5);
+  return entry;
 }
 
 Result<AuditRecord> read_audit(const Statement& row) {
@@ -608,6 +639,7 @@ Status upsert_attempt(Connection& db, const AttemptRecord& attempt) {
   stmt->bind_json(8, attempt.error);
   stmt->bind(9, attempt.started_at);
   stmt->bind(10, attempt.finished_at);
+  stmt->bind_json(11, attempt.logs);
   return explain(stmt->run({}), "an attempt of step", attempt.step_id, attempt.run_id);
 }
 
@@ -1748,6 +1780,70 @@ Status SqliteStore::delete_secret(std::string_view workspace_id, std::string_vie
                                                   std::string(workspace_id));
     }
     return ok_status();
+  });
+}
+
+// --- Plugin key-value entries ---
+
+Status SqliteStore::kv_put(const KvEntry& entry, int64_t max_entries) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto purge = db.prepare(kPurgeExpiredKv);
+    if (!purge) return std::move(purge).error();
+    purge->bind(1, entry.workspace_id);
+    purge->bind(2, entry.plugin);
+    purge->bind(3, entry.updated_at);
+    if (auto status = purge->run("dropping expired plugin entries"); !status) return status;
+    auto count = db.prepare(kCountOtherKv);
+    if (!count) return std::move(count).error();
+    count->bind(1, entry.workspace_id);
+    count->bind(2, entry.plugin);
+    count->bind(3, entry.key);
+    if (auto row = count->step("counting plugin entries"); !row) return std::move(row).error();
+    if (count->column_int64(0) >= max_entries) {
+      return make_error(ErrorCode::resource_exhausted,
+                        "plugin " + entry.plugin + " already keeps " +
+                            std::to_string(max_entries) + " entries in workspace '" +
+                            entry.workspace_id + "'; delete some first");
+    }
+    auto stmt = db.prepare(kUpsertKv);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, entry.workspace_id);
+    stmt->bind(2, entry.plugin);
+    stmt->bind(3, entry.key);
+    stmt->bind_json(4, entry.value);
+    stmt->bind(5, entry.expires_at);
+    stmt->bind(6, entry.updated_at);
+    return stmt->run("storing a plugin entry");
+  });
+}
+
+Result<std::optional<KvEntry>> SqliteStore::kv_get(std::string_view workspace_id,
+                                                   std::string_view plugin, std::string_view key,
+                                                   TimePoint now) {
+  return with_reader([&](Connection& db) -> Result<std::optional<KvEntry>> {
+    auto stmt = db.prepare(kGetKv);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, plugin);
+    stmt->bind(3, key);
+    stmt->bind(4, now);
+    auto found = read_all<KvEntry>(*stmt, read_kv, "reading a plugin entry");
+    if (!found) return std::move(found).error();
+    if (found->empty()) return std::optional<KvEntry>();
+    return std::optional<KvEntry>(std::move(found->front()));
+  });
+}
+
+Result<bool> SqliteStore::kv_delete(std::string_view workspace_id, std::string_view plugin,
+                                    std::string_view key) {
+  return with_writer<bool>([&](Connection& db) -> Result<bool> {
+    auto stmt = db.prepare(kDeleteKv);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, plugin);
+    stmt->bind(3, key);
+    if (auto status = stmt->run("deleting a plugin entry"); !status) return std::move(status).error();
+    return changes(db) > 0;
   });
 }
 

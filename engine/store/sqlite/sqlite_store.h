@@ -86,6 +86,11 @@ class SqliteStore final : public Store {
   Result<SecretRecord> get_secret(std::string_view workspace_id, std::string_view name) override;
   Result<std::vector<SecretRecord>> list_secrets(std::string_view workspace_id) override;
   Status delete_secret(std::string_view workspace_id, std::string_view name) override;
+  Status kv_put(const KvEntry& entry, int64_t max_entries) override;
+  Result<std::optional<KvEntry>> kv_get(std::string_view workspace_id, std::string_view plugin,
+                                        std::string_view key, TimePoint now) override;
+  Result<bool> kv_delete(std::string_view workspace_id, std::string_view plugin,
+                         std::string_view key) override;
 
   Result<int64_t> append_audit(const AuditRecord& record) override;
   Result<std::vector<AuditRecord>> list_audit(const AuditFilter& filter) override;

@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #define HERALD_ABI_VERSION_MAJOR 1
-#define HERALD_ABI_VERSION_MINOR 0
+#define HERALD_ABI_VERSION_MINOR 1
 #define HERALD_ABI_VERSION_PATCH 0
 
 /* The name of the exported entry point, for dlsym. */
@@ -101,7 +101,8 @@ typedef struct herald_host_api {
   /* -- 1.0 -- */
 
   /* Writes a line to the run's timeline and Herald's log, tagged with the run and step ids of
-   * `call` (and the plugin's name). Secrets are redacted by the host.
+   * `call`; it is kept with the step's attempt (GET /api/v1/runs/{id}, herald runs show). Secrets
+   * are redacted by the host.
    * message: OWNERSHIP plugin; read during the call only. */
   void (*log)(herald_call* call, int32_t level, const char* message, size_t message_size);
 
@@ -150,6 +151,23 @@ typedef struct herald_host_api {
    * output_json, *error: OWNERSHIP plugin; copied during the call. */
   void (*set_output)(herald_call* call, const char* output_json, size_t output_size);
   void (*set_error)(herald_call* call, const herald_error* error);
+
+  /* -- 1.1 -- */
+
+  /* A small key-value store of the plugin's, scoped to the plugin and the run's workspace: a
+   * polling cursor, a cached access token. Keys are 1 to 256 bytes; values are JSON text of at
+   * most 64 KiB. A write happens at once: it stays even when the invocation then fails.
+   * kv_get: HERALD_OK: *value = the stored JSON text, or an empty string (size 0) when there is
+   *   no such entry (or it expired). HERALD_FAILED: *value = an error object.
+   * kv_set: ttl_seconds 0: kept until deleted or replaced; > 0: gone after that many seconds.
+   * kv_delete: HERALD_OK whether or not there was an entry.
+   * kv_set, kv_delete: HERALD_FAILED: *error = an error object (*error may be NULL).
+   * key, value_json: OWNERSHIP plugin; read during the call only.
+   * *value, *error: OWNERSHIP host; LIFETIME until the invocation ends. */
+  int32_t (*kv_get)(herald_call* call, const char* key, size_t key_size, herald_str* value);
+  int32_t (*kv_set)(herald_call* call, const char* key, size_t key_size, const char* value_json,
+                    size_t value_size, int64_t ttl_seconds, herald_str* error);
+  int32_t (*kv_delete)(herald_call* call, const char* key, size_t key_size, herald_str* error);
 } herald_host_api;
 
 /* True when the host table has `member` (a function added after 1.0 is absent on older hosts). */

@@ -142,10 +142,46 @@ class Call {
     return json::parse(text.data, text.data + text.size);
   }
 
+  // The plugin's key-value entries in the run's workspace (ABI 1.1). Each throws Failure with
+  // the host's error, or failed_precondition on a host older than 1.1.
+  std::optional<json> kv_get(const std::string& key) const {
+    require_kv();
+    herald_str value{nullptr, 0};
+    int32_t status = host_->kv_get(call_, key.data(), key.size(), &value);
+    if (status != HERALD_OK) {
+      throw Failure(Error::from_json(json::parse(value.data, value.data + value.size)));
+    }
+    if (value.size == 0) return std::nullopt;
+    return json::parse(value.data, value.data + value.size);
+  }
+  // ttl_seconds 0: kept until deleted or replaced.
+  void kv_set(const std::string& key, const json& value, int64_t ttl_seconds = 0) const {
+    require_kv();
+    std::string text = value.dump();
+    herald_str error{nullptr, 0};
+    if (host_->kv_set(call_, key.data(), key.size(), text.data(), text.size(), ttl_seconds,
+                      &error) != HERALD_OK) {
+      throw Failure(Error::from_json(json::parse(error.data, error.data + error.size)));
+    }
+  }
+  void kv_delete(const std::string& key) const {
+    require_kv();
+    herald_str error{nullptr, 0};
+    if (host_->kv_delete(call_, key.data(), key.size(), &error) != HERALD_OK) {
+      throw Failure(Error::from_json(json::parse(error.data, error.data + error.size)));
+    }
+  }
+
   const herald_host_api* host() const { return host_; }
   herald_call* raw() const { return call_; }
 
  private:
+  void require_kv() const {
+    if (!HERALD_HOST_HAS(host_, kv_delete)) {
+      throw Failure("failed_precondition", "this Herald is older than ABI 1.1: it has no kv");
+    }
+  }
+
   const herald_host_api* host_;
   herald_call* call_;
 };

@@ -17,10 +17,12 @@ namespace {
 using testing::CallContext;
 using testing::test_plugin;
 
-IsolationOptions options(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+IsolationOptions options(std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                         size_t memory_limit_bytes = IsolationOptions{}.memory_limit_bytes) {
   IsolationOptions options;
   options.host_binary = HERALD_BINARY;
   options.call_timeout = timeout;
+  options.memory_limit_bytes = memory_limit_bytes;
   return options;
 }
 
@@ -32,8 +34,9 @@ Capability& capability(const LoadedPlugin& plugin, const std::string& name) {
 }
 
 LoadedPlugin isolated(const std::string& name,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  auto plugin = load_isolated_plugin(test_plugin(name), options(timeout));
+                      std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                      size_t memory_limit_bytes = IsolationOptions{}.memory_limit_bytes) {
+  auto plugin = load_isolated_plugin(test_plugin(name), options(timeout, memory_limit_bytes));
   if (!plugin.ok()) throw std::runtime_error(plugin.error().message);
   return std::move(plugin).value();
 }
@@ -84,6 +87,8 @@ TEST(Isolation, SameCapabilitySameResultsEitherWay) {
       {"testgood.fail", Json::object()},
       {"testgood.throws", Json::object()},
       {"testgood.http", {{"url", server.url("/hello")}}},
+      {"testgood.count", {{"ttl", 60}}},
+      {"testgood.count", {{"key", ""}}},
   };
   for (const auto& [name, input] : cases) {
     CallContext here;
@@ -99,6 +104,22 @@ TEST(Isolation, SameCapabilitySameResultsEitherWay) {
       EXPECT_EQ(here.logs.size(), there.logs.size());
     }
   }
+}
+
+TEST(Isolation, KvEntriesAreTheEnginesNotTheChilds) {
+  LoadedPlugin remote = isolated("test_good");
+  CallContext first;
+  auto one = capability(remote, "testgood.count").invoke(Json::object(), first.context);
+  ASSERT_EQ(one.kind, steps::StepOutcome::Kind::done) << one.error.message;
+  CallContext second(first.store);
+  auto two = capability(remote, "testgood.count").invoke(Json::object(), second.context);
+  ASSERT_EQ(two.kind, steps::StepOutcome::Kind::done) << two.error.message;
+  EXPECT_EQ(two.output, (Json{{"count", 2}, {"before", {{"n", 1}}}}));
+  // The entry is in the engine's store: an in-process call of the same plugin sees it.
+  auto local = load_native_plugin(test_plugin("test_good"));
+  ASSERT_TRUE(local.ok()) << local.error().message;
+  CallContext third(first.store);
+  EXPECT_EQ(capability(*local, "testgood.count").invoke(Json::object(), third.context).output["count"], 3);
 }
 
 TEST(Isolation, ContractBreachesReadTheSame) {
@@ -161,6 +182,23 @@ TEST(Isolation, HangIsKilledAfterTheCallTimeout) {
   EXPECT_TRUE(outcome.error.retryable);
   EXPECT_NE(outcome.error.message.find("plugins.call_timeout"), std::string::npos)
       << outcome.error.message;
+  expect_recovers(capability(plugin, "testiso.echo"));
+}
+
+TEST(Isolation, ALeakFailsTheCallRetryableAndTheHostRestarts) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer builds do not cap the host's address space";
+#endif
+  LoadedPlugin plugin = isolated("test_isolation", std::chrono::seconds(30), size_t{256} << 20);
+  CallContext call;
+  auto outcome = capability(plugin, "testiso.leak").invoke(Json::object(), call.context);
+  ASSERT_EQ(outcome.kind, steps::StepOutcome::Kind::failed) << outcome.output.dump();
+  EXPECT_EQ(outcome.error.code, ErrorCode::resource_exhausted);
+  EXPECT_TRUE(outcome.error.retryable);
+  EXPECT_NE(outcome.error.message.find("of its 256 MB (plugins.memory_limit_mb)"),
+            std::string::npos)
+      << outcome.error.message;
+  // The next call gets a fresh host: it answers at once instead of failing on the dead one.
   expect_recovers(capability(plugin, "testiso.echo"));
 }
 

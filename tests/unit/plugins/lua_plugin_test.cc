@@ -2,6 +2,8 @@
 // errors with file:line and a traceback, the limits, and sandbox escapes tried on purpose.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "engine/plugins/plugin.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/plugins/plugin_test_support.h"
@@ -127,6 +129,45 @@ TEST_F(LuaPluginTest, RunsWithTheHostApi) {
   ASSERT_EQ(missing.kind, steps::StepOutcome::Kind::done) << missing.error.message;
   EXPECT_EQ(missing.output["secret_length"], -1);
   EXPECT_EQ(missing.output["secret_error"], "not_found");
+}
+
+TEST_F(LuaPluginTest, KvKeepsEntriesBetweenCalls) {
+  auto plugin = load("counter.lua", R"(return {
+  name = "counter", version = "1.0.0",
+  capabilities = {
+    bump = { run = function(input)
+      local n = herald.kv.get("n") or 0
+      assert(herald.kv.set("n", n + 1, input.ttl))
+      return { n = n + 1 }
+    end },
+    forget = { run = function() return { deleted = herald.kv.delete("n") } end },
+    oversize = { run = function()
+      local ok, err = herald.kv.set("big", string.rep("x", 70 * 1024))
+      return { ok = ok or false, code = err.code, message = err.message }
+    end },
+    bad_ttl = { run = function() return herald.kv.set("n", 1, -1) end },
+  },
+})");
+  ASSERT_TRUE(plugin.ok()) << plugin.error().message;
+  auto cap = [&](const std::string& name) -> Capability& {
+    for (const auto& c : plugin->capabilities) {
+      if (c->info().name == name) return *c;
+    }
+    throw std::runtime_error("no capability " + name);
+  };
+  CallContext call;
+  EXPECT_EQ(cap("counter.bump").invoke(Json::object(), call.context).output["n"], 1);
+  EXPECT_EQ(cap("counter.bump").invoke({{"ttl", 60}}, call.context).output["n"], 2);
+  EXPECT_EQ(cap("counter.forget").invoke(Json::object(), call.context).output["deleted"], true);
+  EXPECT_EQ(cap("counter.bump").invoke(Json::object(), call.context).output["n"], 1);
+  auto oversize = cap("counter.oversize").invoke(Json::object(), call.context);
+  ASSERT_EQ(oversize.kind, steps::StepOutcome::Kind::done) << oversize.error.message;
+  EXPECT_EQ(oversize.output["code"], "invalid_argument");
+  EXPECT_NE(oversize.output["message"].get<std::string>().find("64 KiB"), std::string::npos);
+  auto bad_ttl = cap("counter.bad_ttl").invoke(Json::object(), call.context);
+  ASSERT_EQ(bad_ttl.kind, steps::StepOutcome::Kind::failed);
+  EXPECT_NE(bad_ttl.error.message.find("positive number of seconds"), std::string::npos)
+      << bad_ttl.error.message;
 }
 
 TEST_F(LuaPluginTest, NilErrReturnsAStructuredError) {

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include <herald/plugin.h>
+
 #include "engine/plugins/plugin.h"
 #include "tests/unit/plugins/plugin_test_support.h"
 
@@ -37,14 +39,15 @@ TEST(NativePlugin, LoadsDescriptorAndCapabilities) {
   EXPECT_EQ(plugin->info.version, "1.2.3");
   EXPECT_EQ(plugin->info.type, "native");
   EXPECT_EQ(plugin->info.isolation, "in-process");
-  ASSERT_EQ(plugin->capabilities.size(), 7u);
+  ASSERT_EQ(plugin->capabilities.size(), 8u);
   const CapabilityInfo& echo = plugin->capabilities[0]->info();
   EXPECT_EQ(echo.name, "testgood.echo");
   EXPECT_EQ(echo.kind, CapabilityKind::step);
   EXPECT_EQ(echo.input_schema["required"], Json::array({"text"}));
   // A schema with properties and no additionalProperties is closed by the host.
   EXPECT_EQ(echo.input_schema["additionalProperties"], false);
-  EXPECT_EQ(plugin->capabilities[6]->info().kind, CapabilityKind::provider);
+  EXPECT_EQ(plugin->capabilities.back()->info().name, "testgood.provide");
+  EXPECT_EQ(plugin->capabilities.back()->info().kind, CapabilityKind::provider);
 }
 
 TEST(NativePlugin, EachLoadFailureHasItsOwnMessage) {
@@ -55,7 +58,9 @@ TEST(NativePlugin, EachLoadFailureHasItsOwnMessage) {
   EXPECT_NE(major.find("incompatible ABI: built for 2.0.0"), std::string::npos) << major;
   EXPECT_NE(major.find("major version must match"), std::string::npos) << major;
   std::string minor = load_error("test_abi_minor");
-  EXPECT_NE(minor.find("incompatible ABI: built for 1.1.0, newer than"), std::string::npos)
+  const std::string newer = std::to_string(HERALD_ABI_VERSION_MAJOR) + "." +
+                            std::to_string(HERALD_ABI_VERSION_MINOR + 1) + ".0";
+  EXPECT_NE(minor.find("incompatible ABI: built for " + newer + ", newer than"), std::string::npos)
       << minor;
   std::string init = load_error("test_init_fails");
   EXPECT_NE(init.find("init failed: TESTCASE_API_KEY is not set"), std::string::npos) << init;
@@ -87,6 +92,55 @@ TEST(NativePlugin, DuplicateCapabilityNameIsRefused) {
                          test_plugin("test_good")),
             std::string::npos)
       << message;
+}
+
+Capability& find(const LoadedPlugin& plugin, const std::string& name) {
+  for (const auto& c : plugin.capabilities) {
+    if (c->info().name == name) return *c;
+  }
+  throw std::runtime_error("no capability " + name);
+}
+
+TEST(NativePlugin, KvEntriesLastBetweenCallsPerWorkspace) {
+  auto plugin = load_native_plugin(test_plugin("test_good"));
+  ASSERT_TRUE(plugin.ok()) << plugin.error().message;
+  Capability& count = find(*plugin, "testgood.count");
+  CallContext first;
+  auto one = count.invoke(Json::object(), first.context);
+  ASSERT_EQ(one.kind, steps::StepOutcome::Kind::done) << one.error.message;
+  EXPECT_EQ(one.output, (Json{{"count", 1}, {"before", nullptr}}));
+  CallContext second(first.store);
+  auto two = count.invoke(Json::object(), second.context);
+  ASSERT_EQ(two.kind, steps::StepOutcome::Kind::done) << two.error.message;
+  EXPECT_EQ(two.output, (Json{{"count", 2}, {"before", {{"n", 1}}}}));
+  // Another workspace on the same store has entries of its own.
+  CallContext other(first.store);
+  other.run["workspace"] = "globex";
+  EXPECT_EQ(count.invoke(Json::object(), other.context).output["count"], 1);
+  // Deleting, then counting again, starts over.
+  CallContext third(first.store);
+  ASSERT_EQ(count.invoke({{"delete", true}}, third.context).kind, steps::StepOutcome::Kind::done);
+  EXPECT_EQ(count.invoke(Json::object(), third.context).output["count"], 1);
+}
+
+TEST(NativePlugin, KvRefusesBadKeysAndCallsWithoutAStore) {
+  auto plugin = load_native_plugin(test_plugin("test_good"));
+  ASSERT_TRUE(plugin.ok()) << plugin.error().message;
+  Capability& count = find(*plugin, "testgood.count");
+  CallContext call;
+  auto empty_key = count.invoke({{"key", ""}}, call.context);
+  ASSERT_EQ(empty_key.kind, steps::StepOutcome::Kind::failed);
+  EXPECT_EQ(empty_key.error.code, ErrorCode::invalid_argument);
+  EXPECT_NE(empty_key.error.message.find("1 to 256 bytes"), std::string::npos)
+      << empty_key.error.message;
+  auto long_key = count.invoke({{"key", std::string(257, 'k')}}, call.context);
+  EXPECT_EQ(long_key.error.code, ErrorCode::invalid_argument);
+  auto negative_ttl = count.invoke({{"ttl", -5}}, call.context);
+  EXPECT_EQ(negative_ttl.error.code, ErrorCode::invalid_argument);
+  call.context.kv = nullptr;
+  auto no_store = count.invoke(Json::object(), call.context);
+  ASSERT_EQ(no_store.kind, steps::StepOutcome::Kind::failed);
+  EXPECT_EQ(no_store.error.code, ErrorCode::failed_precondition);
 }
 
 TEST(NativePlugin, CallsGoThroughTheHostApi) {

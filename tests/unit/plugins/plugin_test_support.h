@@ -3,12 +3,15 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "engine/expr/evaluator.h"
+#include "engine/runtime/store_key_values.h"
 #include "engine/steps/step.h"
+#include "engine/store/store.h"
 
 namespace herald::plugins::testing {
 
@@ -24,8 +27,15 @@ struct CallContext {
   std::mutex mu;
   std::vector<std::string> logs;  // "level: message"
   steps::StepContext context;
+  // Plugins' kv entries in a private in-memory SQLite store, or the one `kv_of` gives (to share
+  // entries between calls).
+  std::shared_ptr<store::Store> store;
+  std::unique_ptr<runtime::StoreKeyValues> kv;
 
-  CallContext() {
+  explicit CallContext(std::shared_ptr<store::Store> kv_of = nullptr) : store(std::move(kv_of)) {
+    if (!store) store = std::move(store::open_store("sqlite::memory:")).value();
+    kv = std::make_unique<runtime::StoreKeyValues>(*store);
+    context.kv = kv.get();
     scope.secrets = &secrets;
     scope.run = &run;
     context.run_id = "run-1";

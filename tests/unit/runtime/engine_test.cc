@@ -603,6 +603,68 @@ steps:
   EXPECT_NE(log.str().find("lua print: token\t[redacted]"), std::string::npos) << log.str();
 }
 
+// Logs through the context: `lines` lines, one with the run's secret in it.
+class ChattyStep final : public steps::Step {
+ public:
+  steps::StepOutcome run(const Json& input, steps::StepContext& context) override {
+    const int lines = input.value("lines", 1);
+    context.log("info", "calling with " + input.value("token", std::string()));
+    for (int i = 1; i < lines; ++i) context.log("debug", "line " + std::to_string(i));
+    if (context.attempt == 1 && input.value("fail_first", false)) {
+      return steps::StepOutcome::failed(make_error(ErrorCode::unavailable, "busy", true));
+    }
+    return steps::StepOutcome::done({{"ok", true}});
+  }
+};
+
+TEST_F(EngineTest, EachAttemptKeepsWhatItsStepLoggedRedacted) {
+  ASSERT_TRUE(registry_.add({"chatty", "logs", {}, std::make_shared<ChattyStep>()}).ok());
+  EngineOptions options;
+  options.secrets = {{"API_TOKEN", "s3cr3t-token-value"}};
+  engine(options);
+  auto run = run_to_end(R"(
+id: chatty
+steps:
+  - id: talk
+    uses: chatty
+    with: { token: "{{ secrets.API_TOKEN }}", lines: 2, fail_first: true }
+    retry: { attempts: 2, initial: 10ms }
+  - id: flood
+    uses: chatty
+    with: { lines: 500 }
+  - id: quiet
+    uses: set
+    with: { x: 1 }
+)");
+  ASSERT_EQ(run.state, RunState::succeeded) << run.error.dump();
+  auto attempts = store_->get_attempts(run.id);
+  ASSERT_TRUE(attempts.ok());
+  std::map<std::string, std::vector<Json>> logs;  // "step#attempt" -> lines
+  for (const auto& attempt : *attempts) {
+    std::string key = attempt.step_id + "#" + std::to_string(attempt.attempt);
+    if (attempt.logs.is_array()) {
+      for (const auto& line : attempt.logs) logs[key].push_back(line);
+    } else {
+      EXPECT_TRUE(attempt.logs.is_null()) << key;
+      logs[key];
+    }
+  }
+  // Each attempt has its own lines, secrets masked.
+  ASSERT_EQ(logs["talk#1"].size(), 2u);
+  EXPECT_EQ(logs["talk#1"][0]["message"], "calling with [redacted]");
+  EXPECT_EQ(logs["talk#1"][0]["level"], "info");
+  EXPECT_TRUE(logs["talk#1"][0]["at"].is_string());
+  EXPECT_EQ(logs["talk#1"][1]["message"], "line 1");
+  ASSERT_EQ(logs["talk#2"].size(), 2u);
+  // A flood keeps the first lines and says how many it dropped.
+  ASSERT_EQ(logs["flood#1"].size(), 201u);
+  EXPECT_EQ(logs["flood#1"].back()["message"], "300 more log lines were not kept");
+  EXPECT_TRUE(logs["quiet#1"].empty());
+  for (const auto& attempt : *attempts) {
+    EXPECT_EQ(attempt.logs.dump().find("s3cr3t"), std::string::npos);
+  }
+}
+
 TEST_F(EngineTest, InvalidWorkflowIsRefusedWithLocations) {
   auto id = engine().start_run("id: x\nsteps:\n  - id: a\n    uses: nope\n", "bad.yaml", Json::object());
   ASSERT_FALSE(id.ok());

@@ -366,8 +366,17 @@ TEST(SqliteStoreMigration, AStoreAtSchemaTwoUpgradesKeepingVersionsAndRuns) {
   auto opened = open_store(path.string());
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   Store& store = **opened;
-  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"), "3");
+  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"),
+            std::to_string(sqlite::migrations().back().version));
   EXPECT_EQ(sql_value(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE '%_new'"), "0");
+  // Later migrations apply on top (migration 4: the plugins' kv entries).
+  KvEntry entry;
+  entry.workspace_id = "acme";
+  entry.plugin = "mastodon";
+  entry.key = "cursor";
+  entry.value = "109";
+  entry.updated_at = Clock::now();
+  ASSERT_TRUE(store.kv_put(entry, 10).ok());
 
   // Versions: every field kept, workspace ''.
   auto v1 = store.get_workflow_version(1);
@@ -464,7 +473,8 @@ TEST(SqliteStoreMigration, AnEmptyStoreAtSchemaTwoUpgrades) {
   auto version = (*opened)->put_workflow_version("", "wf", "x", "x.yaml");
   ASSERT_TRUE(version.ok()) << version.error().message;
   EXPECT_EQ(version->version, 1);
-  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"), "3");
+  EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"),
+            std::to_string(sqlite::migrations().back().version));
 }
 
 TEST(SqliteStoreMigration, ADanglingReferenceStopsTheMigrationAndChangesNothing) {

@@ -80,6 +80,7 @@ Json to_json(const AttemptRecord& a) {
           {"input", a.input},
           {"output", a.output},
           {"error", a.error},
+          {"logs", a.logs},
           {"started_at", time_json(a.started_at)},
           {"finished_at", time_json(a.finished_at)}};
 }
@@ -204,6 +205,10 @@ AttemptRecord make_attempt(const std::string& run_id, const std::string& step_id
   record.attempt = attempt;
   record.state = StepState::running;
   record.input = {{"n", attempt}};
+  if (attempt % 2 == 0) {
+    record.logs = Json::array({{{"at", "2023-11-14T22:13:20.123Z"}, {"level", "info"},
+                                {"message", "attempt " + std::to_string(attempt)}}});
+  }
   record.started_at = at(kT0 + 100 * attempt);
   return record;
 }
@@ -1858,6 +1863,64 @@ TEST_P(StoreConformance, SecretsUpsertKeepingCreatedAt) {
   EXPECT_CODE(store().delete_secret("acme", "b_token"), ErrorCode::not_found);
   EXPECT_CODE(store().get_secret("acme", "missing"), ErrorCode::not_found);
   EXPECT_EQ(value_of(store().list_secrets("acme")).size(), 2u);
+}
+
+// --- Plugin key-value entries ---
+
+KvEntry make_kv(const std::string& workspace_id, const std::string& plugin, const std::string& key,
+                Json value, int64_t when = kT0, std::optional<int64_t> expires = std::nullopt) {
+  KvEntry entry;
+  entry.workspace_id = workspace_id;
+  entry.plugin = plugin;
+  entry.key = key;
+  entry.value = std::move(value);
+  if (expires) entry.expires_at = at(*expires);
+  entry.updated_at = at(when);
+  return entry;
+}
+
+TEST_P(StoreConformance, KvEntriesAreScopedByWorkspaceAndPlugin) {
+  ASSERT_OK(store().kv_put(make_kv("acme", "mastodon", "cursor", "109"), 100));
+  ASSERT_OK(store().kv_put(make_kv("acme", "slack", "cursor", Json{{"n", 1}}), 100));
+  ASSERT_OK(store().kv_put(make_kv("globex", "mastodon", "cursor", "7"), 100));
+  auto got = value_of(store().kv_get("acme", "mastodon", "cursor", at(kT0)));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->value, "109");
+  EXPECT_FALSE(got->expires_at.has_value());
+  EXPECT_EQ(got->updated_at, at(kT0));
+  EXPECT_EQ(value_of(store().kv_get("acme", "slack", "cursor", at(kT0)))->value, (Json{{"n", 1}}));
+  EXPECT_EQ(value_of(store().kv_get("globex", "mastodon", "cursor", at(kT0)))->value, "7");
+  EXPECT_FALSE(value_of(store().kv_get("initech", "mastodon", "cursor", at(kT0))).has_value());
+
+  // Replacing keeps one entry with the new value.
+  ASSERT_OK(store().kv_put(make_kv("acme", "mastodon", "cursor", "110", kT0 + 5), 100));
+  EXPECT_EQ(value_of(store().kv_get("acme", "mastodon", "cursor", at(kT0 + 5)))->value, "110");
+
+  EXPECT_TRUE(value_of(store().kv_delete("acme", "mastodon", "cursor")));
+  EXPECT_FALSE(value_of(store().kv_delete("acme", "mastodon", "cursor")));
+  EXPECT_FALSE(value_of(store().kv_get("acme", "mastodon", "cursor", at(kT0 + 5))).has_value());
+  EXPECT_EQ(value_of(store().kv_get("globex", "mastodon", "cursor", at(kT0)))->value, "7");
+}
+
+TEST_P(StoreConformance, KvEntriesExpire) {
+  ASSERT_OK(store().kv_put(make_kv("acme", "x", "token", "abc", kT0, kT0 + 1000), 100));
+  EXPECT_EQ(value_of(store().kv_get("acme", "x", "token", at(kT0 + 999)))->value, "abc");
+  EXPECT_EQ(value_of(store().kv_get("acme", "x", "token", at(kT0 + 999)))->expires_at,
+            at(kT0 + 1000));
+  EXPECT_FALSE(value_of(store().kv_get("acme", "x", "token", at(kT0 + 1000))).has_value());
+  // A later put drops what expired, so an expired entry does not count against the limit.
+  ASSERT_OK(store().kv_put(make_kv("acme", "x", "other", 1, kT0 + 2000), 1));
+  EXPECT_FALSE(value_of(store().kv_delete("acme", "x", "token")));
+}
+
+TEST_P(StoreConformance, KvPutRefusesMoreThanTheLimitButReplacesWithin) {
+  ASSERT_OK(store().kv_put(make_kv("acme", "x", "a", 1), 2));
+  ASSERT_OK(store().kv_put(make_kv("acme", "x", "b", 2), 2));
+  EXPECT_CODE(store().kv_put(make_kv("acme", "x", "c", 3), 2), ErrorCode::resource_exhausted);
+  EXPECT_FALSE(value_of(store().kv_get("acme", "x", "c", at(kT0))).has_value());
+  ASSERT_OK(store().kv_put(make_kv("acme", "x", "b", 20), 2));  // a replacement is not a new entry
+  EXPECT_EQ(value_of(store().kv_get("acme", "x", "b", at(kT0)))->value, 20);
+  ASSERT_OK(store().kv_put(make_kv("acme", "y", "c", 3), 2));  // another plugin has its own limit
 }
 
 // --- Workspaces do not see each other ---
