@@ -80,6 +80,42 @@ Response page(Json items, const std::optional<std::string>& next_cursor) {
                              {"next_cursor", next_cursor ? Json(*next_cursor) : Json(nullptr)}});
 }
 
+// One page of a list the store gives whole because it stays short (a workflow's versions, the
+// members, tokens and secrets of a workspace), in the list's order: `limit` items after the one
+// whose `key` field the cursor names. `descending`: the list is ordered by a number, highest
+// first (versions); otherwise by text, lowest first.
+Result<Response> page_of(Json items, const Request& request, const std::string& key,
+                         bool descending) {
+  auto limit = limit_of(request);
+  if (!limit.ok()) return limit.error();
+  size_t start = 0;
+  if (auto cursor = query_value(request, "cursor")) {
+    Json after = *cursor;
+    if (descending) {
+      int64_t number = 0;
+      auto [end, ec] = std::from_chars(cursor->data(), cursor->data() + cursor->size(), number);
+      if (ec != std::errc() || end != cursor->data() + cursor->size()) {
+        return make_error(ErrorCode::invalid_argument, "cursor must be a number here");
+      }
+      after = number;
+    }
+    while (start < items.size() &&
+           (descending ? items[start][key] >= after : items[start][key] <= after)) {
+      ++start;
+    }
+  }
+  Json out = Json::array();
+  for (size_t k = start; k < items.size() && out.size() < static_cast<size_t>(*limit); ++k) {
+    out.push_back(std::move(items[k]));
+  }
+  std::optional<std::string> next;
+  if (start + out.size() < items.size()) {
+    const Json& last = out.back()[key];
+    next = last.is_string() ? last.get<std::string>() : last.dump();
+  }
+  return page(std::move(out), next);
+}
+
 Json step_json(const store::StepRecord& step) {
   Json out = {{"step", step.step_id},
               {"state", std::string(store::to_string(step.state))},
@@ -104,6 +140,7 @@ Json attempt_json(const store::AttemptRecord& attempt) {
               {"started_at", format_iso8601(attempt.started_at)},
               {"finished_at", optional_time(attempt.finished_at)}};
   if (attempt.item >= 0) out["item"] = attempt.item;
+  if (!attempt.logs.is_null()) out["logs"] = attempt.logs;
   return out;
 }
 
@@ -429,7 +466,7 @@ void Service::Impl::add_api_routes() {
         if (versions->empty()) return make_error(ErrorCode::not_found, "no workflow '" + request.params["id"] + "'");
         Json items = Json::array();
         for (const auto& version : *versions) items.push_back(version_json(version, false));
-        return page(std::move(items), std::nullopt);
+        return page_of(std::move(items), request, "version", /*descending=*/true);
       });
 
   auto set_enabled = [this](bool enabled) {
@@ -599,8 +636,8 @@ void Service::Impl::add_api_routes() {
       });
 
   // ---- secrets ----
-  add("GET", "/api/v1/secrets", "Secret names (never values)", Permission::secrets_read,
-      [this](Request&, const Actor& actor) -> Result<Response> {
+  add("GET", "/api/v1/secrets", "Secret names (never values; limit, cursor)",
+      Permission::secrets_read, [this](Request& request, const Actor& actor) -> Result<Response> {
         auto list = store->list_secrets(actor.workspace_id);
         if (!list.ok()) return list.error();
         Json items = Json::array();
@@ -610,7 +647,7 @@ void Service::Impl::add_api_routes() {
                            {"created_at", format_iso8601(secret.created_at)},
                            {"updated_at", format_iso8601(secret.updated_at)}});
         }
-        return page(std::move(items), std::nullopt);
+        return page_of(std::move(items), request, "name", /*descending=*/false);
       });
 
   add("PUT", "/api/v1/secrets/{name}", "Set a secret (body: {\"value\": ...})", Permission::secrets_write,
@@ -642,13 +679,14 @@ void Service::Impl::add_api_routes() {
       });
 
   // ---- tokens ----
-  add("GET", "/api/v1/tokens", "API tokens of the workspace (never the tokens themselves)",
-      Permission::tokens_manage, [this](Request&, const Actor& actor) -> Result<Response> {
+  add("GET", "/api/v1/tokens",
+      "API tokens of the workspace (never the tokens themselves; limit, cursor)",
+      Permission::tokens_manage, [this](Request& request, const Actor& actor) -> Result<Response> {
         auto list = store->list_tokens(actor.workspace_id);
         if (!list.ok()) return list.error();
         Json items = Json::array();
         for (const auto& token : *list) items.push_back(token_json(token));
-        return page(std::move(items), std::nullopt);
+        return page_of(std::move(items), request, "id", /*descending=*/false);
       });
 
   add("POST", "/api/v1/tokens", "Create a token (shown once)", Permission::tokens_manage,
@@ -693,8 +731,8 @@ void Service::Impl::add_api_routes() {
       });
 
   // ---- users ----
-  add("GET", "/api/v1/users", "Members of the workspace and their roles", Permission::users_read,
-      [this](Request&, const Actor& actor) -> Result<Response> {
+  add("GET", "/api/v1/users", "Members of the workspace and their roles (limit, cursor)",
+      Permission::users_read, [this](Request& request, const Actor& actor) -> Result<Response> {
         auto list = store->list_memberships(actor.workspace_id);
         if (!list.ok()) return list.error();
         Json items = Json::array();
@@ -706,7 +744,7 @@ void Service::Impl::add_api_routes() {
           }
           items.push_back(std::move(item));
         }
-        return page(std::move(items), std::nullopt);
+        return page_of(std::move(items), request, "user", /*descending=*/false);
       });
 
   add("PUT", "/api/v1/users/{id}", "Add a member or change their role (body: role, name, email)",

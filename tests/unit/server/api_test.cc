@@ -217,6 +217,43 @@ TEST_F(ApiTest, ListPagesGetAndFilter) {
   EXPECT_TRUE(one.json["triggers"].is_array());
 }
 
+TEST_F(ApiTest, VersionsSecretsAndTokensPageToo) {
+  // Every page of `path` (limit 2), following next_cursor: the values of `key` in order.
+  auto walk_pages = [this](const std::string& path, const std::string& key,
+                           const std::string& bearer) {
+    std::vector<Json> seen;
+    std::string cursor;
+    for (int page = 0; page < 20; ++page) {
+      auto reply = get(path + "?limit=2" + (cursor.empty() ? "" : "&cursor=" + cursor), bearer);
+      EXPECT_EQ(reply.status, 200) << reply;
+      EXPECT_LE(reply.json["items"].size(), 2u);
+      for (const auto& item : reply.json["items"]) seen.push_back(item[key]);
+      if (reply.json["next_cursor"].is_null()) break;
+      cursor = reply.json["next_cursor"];
+    }
+    return seen;
+  };
+  for (int v = 1; v <= 5; ++v) must_deploy(simple("wf", "description: v" + std::to_string(v) + "\n"));
+  EXPECT_EQ(walk_pages("/api/v1/workflows/wf/versions", "version", token(Role::viewer)),
+            (std::vector<Json>{5, 4, 3, 2, 1}));
+  for (const char* name : {"E_KEY", "A_KEY", "C_KEY", "B_KEY", "D_KEY"}) {
+    ASSERT_EQ(put_json(std::string("/api/v1/secrets/") + name, admin(), {{"value", "v"}}).status, 204);
+  }
+  EXPECT_EQ(walk_pages("/api/v1/secrets", "name", admin()),
+            (std::vector<Json>{"A_KEY", "B_KEY", "C_KEY", "D_KEY", "E_KEY"}));
+  auto tokens = get("/api/v1/tokens", admin());
+  ASSERT_EQ(tokens.status, 200) << tokens;
+  std::vector<Json> all_tokens;
+  for (const auto& item : tokens.json["items"]) all_tokens.push_back(item["id"]);
+  EXPECT_EQ(walk_pages("/api/v1/tokens", "id", admin()), all_tokens);
+  auto users = get("/api/v1/users", admin());
+  std::vector<Json> all_users;
+  for (const auto& item : users.json["items"]) all_users.push_back(item["user"]);
+  EXPECT_EQ(walk_pages("/api/v1/users", "user", admin()), all_users);
+  EXPECT_TRUE(is_error(get("/api/v1/workflows/wf/versions?cursor=abc", token(Role::viewer)), 400));
+  EXPECT_TRUE(is_error(get("/api/v1/secrets?limit=0", admin()), 400));
+}
+
 TEST_F(ApiTest, DisabledWorkflowRefusesManualStartsAndItsWebhook) {
   must_deploy(simple("toggle", "triggers:\n  - webhook: { path: toggle }\n  - manual:\n"));
   auto off = post_json("/api/v1/workflows/toggle/disable", admin(), Json::object());
