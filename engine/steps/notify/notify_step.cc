@@ -10,6 +10,8 @@
 #include <map>
 #include <mutex>
 
+#include "engine/expr/evaluator.h"
+
 namespace herald::steps {
 
 namespace {
@@ -98,9 +100,10 @@ Json channel_input(const Channel& channel, const Message& message, const StepCon
 }
 
 // The channels already sent for a step, by the step's idempotency key (stable across its
-// attempts), so that a retry sends only what failed. In memory only: after a restart every
-// channel is sent again, with the same per-channel key. A step that fails for good is never
-// reported back, so entries are dropped by count and by age rather than only on success.
+// attempts), so that a retry sends only what failed. Kept in the run's key-value store when the
+// step has one (the runtime's: durable, so a restart does not send again either), for a week;
+// otherwise in memory, dropped by count and by age (a step that fails for good is never reported
+// back).
 class SentChannels {
  public:
   struct Sent {
@@ -110,21 +113,42 @@ class SentChannels {
   };
   using ByChannel = std::map<std::string, Sent, std::less<>>;
 
-  ByChannel lookup(const std::string& key) {
+  ByChannel lookup(const StepContext& context) {
+    if (context.kv != nullptr) {
+      auto stored = context.kv->get(workspace_of(context), kStoreNamespace,
+                                    context.idempotency_key);
+      ByChannel channels;
+      if (!stored.ok() || !stored->has_value() || !(*stored)->is_object()) return channels;
+      for (const auto& [name, value] : (*stored)->items()) channels[name] = from_json(value);
+      return channels;
+    }
     std::lock_guard lock(mu_);
-    auto found = entries_.find(key);
+    auto found = entries_.find(context.idempotency_key);
     return found == entries_.end() ? ByChannel{} : found->second.channels;
   }
 
-  void record(const std::string& key, const std::string& channel, Sent sent) {
+  // A failure to keep the record only costs a resend on a retry (with the same per-channel
+  // idempotency key), so it is logged, not fatal.
+  void record(const StepContext& context, const ByChannel& sent_so_far) {
+    if (context.kv != nullptr) {
+      Json stored = Json::object();
+      for (const auto& [name, sent] : sent_so_far) stored[name] = to_json(sent);
+      auto status = context.kv->put(workspace_of(context), kStoreNamespace,
+                                    context.idempotency_key, stored, kStoredFor);
+      if (!status.ok() && context.log) {
+        context.log("warn", "notify: could not record the channels sent (" +
+                                status.error().message + "); a retry sends them again");
+      }
+      return;
+    }
     std::lock_guard lock(mu_);
     auto now = Clock::now();
-    auto [entry, added] = entries_.try_emplace(key);
+    auto [entry, added] = entries_.try_emplace(context.idempotency_key);
     if (added) {
       entry->second.created = now;
-      order_.push_back({now, key});
+      order_.push_back({now, context.idempotency_key});
     }
-    entry->second.channels[channel] = std::move(sent);
+    entry->second.channels = sent_so_far;
     while (!order_.empty() &&
            (order_.size() > kMaxEntries || order_.front().first < now - kMaxAge)) {
       auto oldest = entries_.find(order_.front().second);
@@ -136,14 +160,48 @@ class SentChannels {
     }
   }
 
-  void forget(const std::string& key) {
+  void forget(const StepContext& context) {
+    if (context.kv != nullptr) {
+      (void)context.kv->remove(workspace_of(context), kStoreNamespace, context.idempotency_key);
+      return;
+    }
     std::lock_guard lock(mu_);
-    entries_.erase(key);
+    entries_.erase(context.idempotency_key);
   }
 
  private:
+  static constexpr std::string_view kStoreNamespace = "herald.notify";
+  static constexpr std::chrono::seconds kStoredFor{7 * 24 * 3600};
   static constexpr size_t kMaxEntries = 4096;
   static constexpr std::chrono::hours kMaxAge{24};
+
+  static std::string workspace_of(const StepContext& context) {
+    if (context.scope != nullptr && context.scope->run != nullptr &&
+        context.scope->run->is_object()) {
+      return context.scope->run->value("workspace", std::string());
+    }
+    return "";
+  }
+  static Json to_json(const Sent& sent) {
+    Json events = Json::array();
+    for (const auto& event : sent.events) {
+      events.push_back({{"name", event.name}, {"payload", event.payload}});
+    }
+    return {{"output", sent.output}, {"attempt", sent.attempt}, {"events", std::move(events)}};
+  }
+  static Sent from_json(const Json& value) {
+    Sent sent;
+    if (!value.is_object()) return sent;
+    sent.output = value.value("output", Json());
+    sent.attempt = value.value("attempt", 1);
+    for (const auto& event : value.value("events", Json::array())) {
+      if (event.is_object()) {
+        sent.events.push_back(
+            {event.value("name", std::string()), event.value("payload", Json::object())});
+      }
+    }
+    return sent;
+  }
 
   struct Entry {
     Clock::time_point created;
@@ -171,7 +229,9 @@ class NotifyStep final : public Step {
     if (!targets.ok()) return StepOutcome::failed(targets.error());
 
     const std::string& key = context.idempotency_key;
-    SentChannels::ByChannel earlier = key.empty() ? SentChannels::ByChannel{} : sent_.lookup(key);
+    SentChannels::ByChannel earlier =
+        key.empty() ? SentChannels::ByChannel{} : sent_.lookup(context);
+    SentChannels::ByChannel now_sent = earlier;
     Json sent = Json::array();
     Json failed = Json::array();
     std::vector<std::string> sent_names;
@@ -191,7 +251,10 @@ class NotifyStep final : public Step {
         sent.push_back(sent_entry(channel.name, record));
         sent_names.push_back(channel.name);
         events.insert(events.end(), record.events.begin(), record.events.end());
-        if (!key.empty()) sent_.record(key, channel.name, std::move(record));
+        if (!key.empty()) {
+          now_sent[channel.name] = std::move(record);
+          sent_.record(context, now_sent);
+        }
         continue;
       }
       Error error = outcome.kind == StepOutcome::Kind::failed
@@ -205,7 +268,7 @@ class NotifyStep final : public Step {
     }
 
     if (errors.empty()) {
-      if (!key.empty()) sent_.forget(key);
+      if (!key.empty()) sent_.forget(context);
       StepOutcome outcome =
           StepOutcome::done({{"sent", std::move(sent)}, {"failed", std::move(failed)}});
       outcome.events = std::move(events);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <deque>
+#include <map>
 #include <mutex>
 
 #include "engine/steps/builtins.h"
@@ -320,6 +321,54 @@ TEST_F(NotifyTest, ARetryAfterAPartialFailureSendsOnlyTheChannelsThatFailed) {
   context_.idempotency_key = "run-1:other";
   ASSERT_EQ(run(info, {{"text", "x"}, {"to", {"ops", "partner"}}}).kind, StepOutcome::Kind::done);
   EXPECT_EQ(slack_->calls().size(), 2u);
+}
+
+// The runtime's key-value store, as far as notify uses it.
+class MapKeyValueStore final : public KeyValueStore {
+ public:
+  Result<std::optional<Json>> get(std::string_view workspace, std::string_view plugin,
+                                  std::string_view key) override {
+    auto found = entries.find(name(workspace, plugin, key));
+    if (found == entries.end()) return std::optional<Json>();
+    return std::optional<Json>(found->second);
+  }
+  Status put(std::string_view workspace, std::string_view plugin, std::string_view key,
+             const Json& value, std::optional<std::chrono::seconds> ttl) override {
+    entries[name(workspace, plugin, key)] = value;
+    last_ttl = ttl;
+    return ok_status();
+  }
+  Result<bool> remove(std::string_view workspace, std::string_view plugin,
+                      std::string_view key) override {
+    return entries.erase(name(workspace, plugin, key)) > 0;
+  }
+  static std::string name(std::string_view workspace, std::string_view plugin,
+                          std::string_view key) {
+    return std::string(workspace) + "|" + std::string(plugin) + "|" + std::string(key);
+  }
+  std::map<std::string, Json> entries;
+  std::optional<std::chrono::seconds> last_ttl;
+};
+
+TEST_F(NotifyTest, WithAKeyValueStoreWhatWasSentOutlivesTheProcess) {
+  MapKeyValueStore kv;
+  context_.kv = &kv;
+  webhook_->answer_next(
+      StepOutcome::failed(retryable_error(ErrorCode::unavailable, "webhook: 503 from partner")));
+  ASSERT_EQ(run(notify(), {{"text", "x"}, {"to", {"ops", "partner"}}}).kind,
+            StepOutcome::Kind::failed);
+  ASSERT_EQ(kv.entries.count(MapKeyValueStore::name("", "herald.notify", "run-1:tell")), 1u);
+  ASSERT_TRUE(kv.last_ttl.has_value());
+
+  // A new step (Herald restarted) retries the run: ops is not sent again.
+  context_.attempt = 2;
+  StepOutcome second = run(notify(), {{"text", "x"}, {"to", {"ops", "partner"}}});
+  ASSERT_EQ(second.kind, StepOutcome::Kind::done) << second.error.message;
+  EXPECT_EQ(slack_->calls().size(), 1u);
+  EXPECT_EQ(webhook_->calls().size(), 2u);
+  EXPECT_EQ(second.output["sent"][0]["output"]["sent_by"], "slack");
+  // Done: the record is dropped.
+  EXPECT_TRUE(kv.entries.empty());
 }
 
 TEST_F(NotifyTest, AMixOfFailuresIsRetryableWhenARetryCanHelpWithTheLongestWait) {
