@@ -85,6 +85,32 @@ TEST_F(ServeTest, AnswersReadyzAndLogsJsonLines) {
   EXPECT_GE(lines, 2);  // "listening" and "draining" at least
 }
 
+TEST_F(ServeTest, ListensWhereTheConfigOrHeraldListenSays) {
+  // --config: herald.yaml's `listen` and `max_body_bytes`.
+  auto config = dir_.write("herald.yaml", "listen: 127.0.0.1:0\nmax_body_bytes: 100\n");
+  {
+    auto server = start_herald({"serve", "--config", config.string()}, env_);
+    std::string base = wait_for_listening(server);
+    ASSERT_FALSE(base.empty());
+    EXPECT_EQ(http_call("GET", base + "/readyz").status, 200);
+    auto big = http_call("POST", base + "/api/v1/events",
+                         {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}},
+                         R"({"name": "x", "payload": {"text": ")" + std::string(200, 'a') + R"("}})");
+    EXPECT_EQ(big.status, 413) << big.body;
+    EXPECT_EQ(server.stop(SIGTERM, 10s).code, 0);
+  }
+  // HERALD_LISTEN overrides the file.
+  auto env = env_;
+  env["HERALD_LISTEN"] = "127.0.0.1:0";
+  auto other = dir_.write("other.yaml", "listen: 127.0.0.1:1\n");
+  auto server = start_herald({"serve", "--config", other.string()}, env);
+  std::string base = wait_for_listening(server);
+  ASSERT_FALSE(base.empty());
+  EXPECT_NE(base, "http://127.0.0.1:1");
+  EXPECT_EQ(http_call("GET", base + "/healthz").status, 200);
+  EXPECT_EQ(server.stop(SIGTERM, 10s).code, 0);
+}
+
 TEST_F(ServeTest, SigtermLetsTheStepInFlightFinishAndTheRunResumesOnTheNextStart) {
   LocalHttpServer effects;
   effects.add_effects_route("/effects");
