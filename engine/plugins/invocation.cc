@@ -1,9 +1,12 @@
 #include "engine/plugins/invocation.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <functional>
 
 #include "engine/expr/evaluator.h"
+#include "engine/plugins/rate_limits.h"
 #include "engine/steps/builtins.h"
 
 namespace herald::plugins {
@@ -32,6 +35,25 @@ const char* level_name(int32_t level) {
 
 std::string_view view(const char* data, size_t size) {
   return data == nullptr ? std::string_view() : std::string_view(data, size);
+}
+
+// Whom a platform's "slow down" applies to: the host, and the credential the request carries
+// (platforms limit per token or account), never the credential itself.
+std::string limit_key(const Json& request, const std::string& url) {
+  std::string key = url_host(url);
+  const Json headers = request.value("headers", Json::object());
+  if (headers.is_object()) {
+    for (const auto& [name, value] : headers.items()) {
+      std::string lower = name;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (lower == "authorization" && value.is_string()) {
+        const size_t digest = std::hash<std::string>{}(value.get<std::string>()) % 100000;
+        key += " (credential " + std::to_string(digest) + ")";
+      }
+    }
+  }
+  return key;
 }
 
 // --- the C table: each function is noexcept and turns any failure into an error answer --------
@@ -270,8 +292,18 @@ Result<Json> Invocation::http(const Json& request) {
   if (cancelled()) return make_error(ErrorCode::cancelled, "http: the call was cancelled");
   const std::string method = request.value("method", std::string("GET"));
   const std::string url = request.value("url", std::string());
+  auto bucket = RateLimits::read_bucket(request);
+  if (!bucket.ok()) return std::move(bucket).error();
+  const std::string host = limit_key(request, url);
+  if (auto admitted = RateLimits::shared().admit(host, *bucket, RateLimits::Clock::now());
+      !admitted.ok()) {
+    log("warn", "http " + method + " " + url + " not sent: " + admitted.error().message);
+    return std::move(admitted).error();
+  }
+  Json sent = request;
+  sent.erase("rate_limit");  // Herald's, not the http step's
   auto started = std::chrono::steady_clock::now();
-  steps::StepOutcome outcome = client->run(request, context_);
+  steps::StepOutcome outcome = client->run(sent, context_);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started)
                 .count();
@@ -280,6 +312,10 @@ Result<Json> Invocation::http(const Json& request) {
                     std::to_string(outcome.output.value("status", 0)) + " (" + std::to_string(ms) +
                     " ms)");
     return std::move(outcome.output);
+  }
+  if (outcome.error.retry_after) {
+    // The platform asked every caller to wait, not only this call.
+    RateLimits::shared().back_off(host, *outcome.error.retry_after, RateLimits::Clock::now());
   }
   std::string status = outcome.error.details.is_object() && outcome.error.details.contains("status")
                            ? " -> " + outcome.error.details["status"].dump()

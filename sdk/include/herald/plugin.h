@@ -108,8 +108,11 @@ typedef struct herald_host_api {
 
   /* Sends one HTTP request through Herald's client: the request JSON has the same fields as the
    * `http` step's `with:` (method, url, headers, query, json or body, timeout, expect,
-   * idempotency, max_response_bytes, follow_redirects); the call's deadline and cancellation
-   * bound it, and it is recorded in the run's timeline with secrets redacted.
+   * idempotency, max_response_bytes, follow_redirects) and an optional `rate_limit`
+   * ({key, requests, per}: a token bucket every call naming `key` shares); the call's deadline
+   * and cancellation bound it, and it is recorded in the run's timeline with secrets redacted.
+   * After a 429/503 with Retry-After, calls to that host with that credential fail at once
+   * (retryable, with retry_after) until the wait is over.
    * HERALD_OK: *response = {"status", "headers", "body", "duration_ms", "url"} (body parsed
    * when JSON). HERALD_FAILED: *response = an error object {"code", "message", "retryable",
    * "retry_after_ms"?, "details"?} (timeouts, refused connections, unexpected statuses).
