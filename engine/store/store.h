@@ -99,7 +99,9 @@ struct TimerRecord {
   std::string run_id;
   std::string step_id;
   int item = -1;
-  std::string kind;  // "wait" | "retry"
+  // "wait" (the step ends when it fires), "retry" (the step runs again after a backoff) or
+  // "rerun" (the step runs again to look at what changed: an approval's decision or deadline)
+  std::string kind;
   TimePoint due_at;
 };
 
@@ -276,6 +278,100 @@ struct WorkflowFilter {
   int limit = 50;                       // clamped to 1..1000
 };
 
+
+// ---- approvals -------------------------------------------------------------------------------
+// The store keeps an approval's whole state as JSON (approvals::ApprovalState, which the store
+// does not interpret) with a revision for compare-and-set writes, plus the columns lists filter
+// on and one row per person who may decide now ("pending for me" is an index lookup).
+
+struct ApprovalRecord {
+  std::string id;            // time-ordered (new_run_id() layout, "ap_" prefix)
+  std::string workspace_id;  // "" for approvals of `herald run` runs
+  // The approval step that asked (unique: a step's rerun finds its approval again).
+  std::string run_id;
+  std::string step_id;
+  int item = -1;
+  std::string status;     // pending, approved, rejected, changes_requested, expired, failed
+  std::string title;      // the subject's title, for lists
+  std::string submitter;  // a principal ("user:alice")
+  std::string policy_name;  // empty for an inline chain
+  int policy_version = 0;
+  Json state = Json::object();  // approvals::ApprovalState::to_json()
+  int64_t revision = 0;         // the state's revision
+  std::optional<TimePoint> due_at;  // the next deadline; nullopt when nothing waits on time
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// Someone who may decide on an open level now.
+struct ApprovalAssignment {
+  std::string principal;  // "user:alice", "email:ann@example.com"
+  std::string level;
+};
+
+// One change of an approval, written in one transaction with what it causes.
+struct ApprovalWrite {
+  ApprovalRecord approval;
+  // nullopt: a new approval (already_exists when the id, or an approval of the same run step
+  // and item, is stored). Otherwise the stored revision must equal it, else `aborted` (another
+  // decision got there first: re-read and decide again) and nothing is written.
+  std::optional<int64_t> expected_revision;
+  // Replaces the approval's assignments: who may decide now (empty once it is finished).
+  std::vector<ApprovalAssignment> awaiting;
+  std::vector<EventRecord> events;  // approval.requested, approval.decided, ...
+  std::vector<AuditRecord> audit;
+  // A timer due now for the approval's step, so the run sees the change (a decision made through
+  // the API); the step re-reads the state when it fires.
+  std::optional<TimerRecord> wake;
+};
+
+struct ApprovalFilter {
+  std::string workspace_id;
+  std::optional<std::string> status;
+  // Non-empty: only approvals one of these principals may decide on now (the caller, and those
+  // who delegated to the caller).
+  std::vector<std::string> awaiting;
+  std::optional<std::string> run_id;
+  std::optional<std::string> before_id;  // cursor: approvals with a smaller id
+  int limit = 50;                        // clamped to 1..1000
+};
+
+// A named approval policy; every change is a new version, and approvals keep the version they
+// started with.
+struct ApprovalPolicyRecord {
+  std::string workspace_id;
+  std::string name;
+  int version = 0;  // 1, 2, ... per (workspace, name); assigned by the store
+  std::string description;
+  std::string source;     // the policy file as written
+  std::string file_name;  // for error messages
+  std::string source_hash;  // hex SHA-256 of source; assigned by the store
+  std::string created_by;
+  TimePoint created_at;
+};
+
+// A named set of users that approval chains name as group:NAME.
+struct GroupRecord {
+  std::string workspace_id;
+  std::string name;
+  std::string description;
+  std::vector<std::string> members;  // user ids, sorted, each once
+  std::string updated_by;
+  TimePoint created_at;
+  TimePoint updated_at;
+};
+
+// A user's approvals go to `delegate_id` between starts_at and ends_at (either open-ended).
+struct DelegationRecord {
+  std::string workspace_id;
+  std::string user_id;
+  std::string delegate_id;
+  std::optional<TimePoint> starts_at;
+  std::optional<TimePoint> ends_at;
+  std::string created_by;
+  TimePoint created_at;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -398,6 +494,55 @@ class Store {
   // True when an entry was removed.
   virtual Result<bool> kv_delete(std::string_view workspace_id, std::string_view plugin,
                                  std::string_view key) = 0;
+
+
+  // ---- approvals -----------------------------------------------------------------------------
+
+  // See ApprovalWrite; failed_precondition when the wake timer's run is not stored.
+  virtual Status write_approval(const ApprovalWrite& write) = 0;
+  // not_found for a missing id and for another workspace's approval.
+  virtual Result<ApprovalRecord> get_approval(std::string_view workspace_id,
+                                              std::string_view id) = 0;
+  // Any workspace's approval: for signed links, which name no workspace (their ids are unique).
+  virtual Result<ApprovalRecord> get_approval_by_id(std::string_view id) = 0;
+  // The approval a run's step started, if any (any workspace).
+  virtual Result<std::optional<ApprovalRecord>> find_step_approval(std::string_view run_id,
+                                                                   std::string_view step_id,
+                                                                   int item) = 0;
+  // Newest first (by id).
+  virtual Result<std::vector<ApprovalRecord>> list_approvals(const ApprovalFilter& filter) = 0;
+  // Pending approvals whose due_at is at or before `now`, soonest first; none when limit <= 0.
+  virtual Result<std::vector<ApprovalRecord>> due_approvals(TimePoint now, int limit) = 0;
+
+  // Stores a new version (version and source_hash assigned), unless the newest version has the
+  // same source and description: then that one is returned and nothing is written.
+  virtual Result<ApprovalPolicyRecord> put_approval_policy(const ApprovalPolicyRecord& policy) = 0;
+  // The newest version, or `version`; not_found when there is none.
+  virtual Result<ApprovalPolicyRecord> get_approval_policy(std::string_view workspace_id,
+                                                           std::string_view name,
+                                                           std::optional<int> version = {}) = 0;
+  // The newest version of each policy, by name.
+  virtual Result<std::vector<ApprovalPolicyRecord>> list_approval_policies(
+      std::string_view workspace_id) = 0;
+  // Newest first; empty when there is no such policy.
+  virtual Result<std::vector<ApprovalPolicyRecord>> list_approval_policy_versions(
+      std::string_view workspace_id, std::string_view name) = 0;
+
+  // Inserts or replaces (keeping created_at); members are stored sorted, each once.
+  virtual Status put_group(const GroupRecord& group) = 0;
+  virtual Result<GroupRecord> get_group(std::string_view workspace_id, std::string_view name) = 0;
+  virtual Result<std::vector<GroupRecord>> list_groups(std::string_view workspace_id) = 0;  // by name
+  virtual Status delete_group(std::string_view workspace_id, std::string_view name) = 0;  // not_found
+
+  // One delegation per user: inserts or replaces.
+  virtual Status put_delegation(const DelegationRecord& delegation) = 0;
+  virtual Result<std::optional<DelegationRecord>> get_delegation(std::string_view workspace_id,
+                                                                 std::string_view user_id) = 0;
+  virtual Status delete_delegation(std::string_view workspace_id, std::string_view user_id) = 0;  // not_found
+  // The delegations to `delegate_id` in force at `at`, by user id.
+  virtual Result<std::vector<DelegationRecord>> delegations_to(std::string_view workspace_id,
+                                                               std::string_view delegate_id,
+                                                               TimePoint at) = 0;
 
   // ---- audit ---------------------------------------------------------------------------------
 

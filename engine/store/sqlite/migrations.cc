@@ -235,11 +235,90 @@ CREATE TABLE plugin_kv (
 ALTER TABLE attempts ADD COLUMN logs TEXT;
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+// Approvals, and what they are decided by: policies (versioned like workflows), groups and
+// delegations. An approval's whole state is one JSON column the store does not interpret, next
+// to the columns that lists filter on; its revision makes every write a compare-and-set.
+// approval_awaiting holds one row per principal who may decide now, so "pending for me" walks
+// approval_awaiting_by_principal newest first and stops at the page size, however many approvals
+// are pending. The UNIQUE (run_id, step_id, item) is also the approvals-by-run index. Nothing
+// refers to runs: an approval outlives nothing it needs, and the workspace '' of `herald run`
+// has no row to refer to either.
+constexpr const char* kApprovals = R"sql(
+CREATE TABLE approvals (
+  id TEXT NOT NULL PRIMARY KEY,
+  workspace_id TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  item INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  title TEXT NOT NULL,
+  submitter TEXT NOT NULL,
+  policy_name TEXT NOT NULL,
+  policy_version INTEGER NOT NULL,
+  state TEXT,
+  revision INTEGER NOT NULL,
+  due_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  UNIQUE (run_id, step_id, item)
+);
+CREATE INDEX approvals_by_workspace ON approvals (workspace_id, id DESC);
+CREATE INDEX approvals_by_status ON approvals (workspace_id, status, id);
+-- Only pending approvals can come due, so the deadline poll reads a small index.
+CREATE INDEX approvals_due ON approvals (due_at, id) WHERE status = 'pending';
+
+CREATE TABLE approval_awaiting (
+  approval_id TEXT NOT NULL REFERENCES approvals (id) ON DELETE CASCADE,
+  workspace_id TEXT NOT NULL,
+  principal TEXT NOT NULL,
+  level TEXT NOT NULL,
+  PRIMARY KEY (approval_id, principal, level)
+) WITHOUT ROWID;
+CREATE INDEX approval_awaiting_by_principal ON approval_awaiting (workspace_id, principal, approval_id);
+
+CREATE TABLE approval_policies (
+  workspace_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  description TEXT NOT NULL,
+  source TEXT NOT NULL,
+  file_name TEXT NOT NULL,
+  source_hash TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, name, version)
+);
+
+CREATE TABLE approval_groups (
+  workspace_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  members TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, name)
+);
+
+CREATE TABLE approval_delegations (
+  workspace_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  delegate_id TEXT NOT NULL,
+  starts_at INTEGER,
+  ends_at INTEGER,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, user_id)
+);
+CREATE INDEX approval_delegations_by_delegate ON approval_delegations (workspace_id, delegate_id);
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations{{
     {1, "initial schema", kInitialSchema},
     {2, "rendered vars of a run", kRunVars},
     {3, "workspaces, deployments, events, tenancy, secrets and audit", kWorkspaces},
     {4, "plugin key-value entries, and the log lines of each attempt", kPluginKv},
+    {5, "approvals, approval policies, groups and delegations", kApprovals},
 }};
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <array>
 #include <exception>
 #include <initializer_list>
+#include <iterator>
 #include <utility>
 
 #include "engine/store/checks.h"
@@ -673,6 +674,29 @@ Status insert_event(Connection& db, const EventRecord& event) {
   auto status = stmt->run({});
   if (!status) return with_context(std::move(status), "storing event " + event.name);
   return status;
+}
+
+// One audit entry, in the caller's transaction; its id.
+Result<int64_t> insert_audit(Connection& db, const AuditRecord& record) {
+  auto stmt = db.prepare(kInsertAudit);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, record.workspace_id);
+  stmt->bind(2, record.actor);
+  stmt->bind(3, record.action);
+  stmt->bind(4, record.object_type);
+  stmt->bind(5, record.object_id);
+  stmt->bind(6, record.address);
+  stmt->bind(7, record.request_id);
+  stmt->bind_json(8, record.details);
+  stmt->bind(9, record.at);
+  auto row = stmt->step("appending to the audit log");
+  if (!row) return std::move(row).error();
+  const int64_t id = stmt->column_int64(0);
+  // Step past the RETURNING row so the insert is complete before COMMIT.
+  if (auto done = stmt->step("appending to the audit log"); !done) {
+    return std::move(done).error();
+  }
+  return id;
 }
 
 Status consume_event(Connection& db, int64_t id, TimePoint now) {
@@ -1847,30 +1871,660 @@ Result<bool> SqliteStore::kv_delete(std::string_view workspace_id, std::string_v
   });
 }
 
+// --- Approvals, approval policies, groups and delegations ---
+
+namespace {
+
+#define HERALD_APPROVAL_COLUMNS                                                               \
+  "SELECT a.id, a.workspace_id, a.run_id, a.step_id, a.item, a.status, a.title, a.submitter," \
+  " a.policy_name, a.policy_version, a.state, a.revision, a.due_at, a.created_at,"            \
+  " a.updated_at"
+constexpr const char* kInsertApproval =
+    "INSERT INTO approvals (id, workspace_id, run_id, step_id, item, status, title, submitter,"
+    " policy_name, policy_version, state, revision, due_at, created_at, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+// The compare-and-set: only the revision the writer read is replaced. Where an approval belongs
+// (its workspace, run step and item) and when it was created never change; an id of another
+// workspace matches no row, as if it did not exist.
+constexpr const char* kUpdateApproval =
+    "UPDATE approvals SET status = ?4, title = ?5, submitter = ?6, policy_name = ?7,"
+    " policy_version = ?8, state = ?9, revision = ?10, due_at = ?11, updated_at = ?12"
+    " WHERE id = ?1 AND workspace_id = ?2 AND revision = ?3";
+constexpr const char* kApprovalRevision =
+    "SELECT revision FROM approvals WHERE id = ?1 AND workspace_id = ?2";
+constexpr const char* kApprovalIdExists = "SELECT 1 FROM approvals WHERE id = ?1";
+constexpr const char* kDeleteAwaiting = "DELETE FROM approval_awaiting WHERE approval_id = ?1";
+// A principal named twice for one level is one assignment.
+constexpr const char* kInsertAwaiting =
+    "INSERT INTO approval_awaiting (approval_id, workspace_id, principal, level)"
+    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
+constexpr const char* kGetApproval =
+    HERALD_APPROVAL_COLUMNS " FROM approvals a WHERE a.id = ?1 AND a.workspace_id = ?2";
+constexpr const char* kGetApprovalById =
+    HERALD_APPROVAL_COLUMNS " FROM approvals a WHERE a.id = ?1";
+constexpr const char* kFindStepApproval = HERALD_APPROVAL_COLUMNS
+    " FROM approvals a WHERE a.run_id = ?1 AND a.step_id = ?2 AND a.item = ?3";
+// The literal status matches the partial index approvals_due.
+constexpr const char* kDueApprovals = HERALD_APPROVAL_COLUMNS
+    " FROM approvals a WHERE a.status = 'pending' AND a.due_at <= ?1"
+    " ORDER BY a.due_at, a.id LIMIT ?2";
+
+// Bits: 0 status, 1 run, 2 cursor, 3 awaiting (a JSON array of principals, ?5); the workspace
+// (?1) always. With a run, the run's few approvals are found through UNIQUE (run_id, ...) and
+// sorted: the unary + keeps SQLite from walking the whole workspace newest first instead, which
+// it would prefer without statistics because it saves the sort. Awaiting is only ever combined
+// with a run here (see list_approvals).
+const std::array<std::string, 16>& list_approvals_statements(bool by_run) {
+  static constexpr std::array<const char*, 4> kConditions = {
+      "a.status = ?2", "a.run_id = ?3", "a.id < ?4",
+      "EXISTS (SELECT 1 FROM approval_awaiting w WHERE w.approval_id = a.id"
+      " AND w.principal IN (SELECT value FROM json_each(?5)))"};
+  static const auto by_workspace =
+      filtered_statements<4>(HERALD_APPROVAL_COLUMNS " FROM approvals a", "a.workspace_id = ?1",
+                             kConditions, " ORDER BY a.id DESC LIMIT ?6");
+  static const auto in_run =
+      filtered_statements<4>(HERALD_APPROVAL_COLUMNS " FROM approvals a", "+a.workspace_id = ?1",
+                             kConditions, " ORDER BY a.id DESC LIMIT ?6");
+  return by_run ? in_run : by_workspace;
+}
+
+// "Pending for one principal": newest first straight off approval_awaiting_by_principal (the
+// GROUP BY follows the index, so no sort), one approval per group however many of its levels
+// the principal is on, stopping at the limit. Bits: 0 status, 1 cursor; the workspace (?1) and
+// principal (?2) always.
+const std::array<std::string, 4>& awaiting_statements() {
+  static const auto statements = filtered_statements<2>(
+      HERALD_APPROVAL_COLUMNS " FROM approval_awaiting w JOIN approvals a ON a.id = w.approval_id",
+      "w.workspace_id = ?1 AND w.principal = ?2", {"a.status = ?3", "w.approval_id < ?4"},
+      " GROUP BY w.approval_id ORDER BY w.approval_id DESC LIMIT ?5");
+  return statements;
+}
+
+#define HERALD_POLICY_COLUMNS                                                        \
+  "SELECT workspace_id, name, version, description, source, file_name, source_hash," \
+  " created_by, created_at FROM approval_policies"
+constexpr const char* kNewestPolicy =
+    HERALD_POLICY_COLUMNS " WHERE workspace_id = ?1 AND name = ?2 ORDER BY version DESC LIMIT 1";
+constexpr const char* kGetPolicyVersion =
+    HERALD_POLICY_COLUMNS " WHERE workspace_id = ?1 AND name = ?2 AND version = ?3";
+constexpr const char* kListPolicyVersions =
+    HERALD_POLICY_COLUMNS " WHERE workspace_id = ?1 AND name = ?2 ORDER BY version DESC";
+constexpr const char* kListPolicies = HERALD_POLICY_COLUMNS
+    " p WHERE p.workspace_id = ?1 AND p.version = (SELECT MAX(q.version) FROM approval_policies q"
+    " WHERE q.workspace_id = p.workspace_id AND q.name = p.name) ORDER BY p.name";
+constexpr const char* kInsertPolicy =
+    "INSERT INTO approval_policies (workspace_id, name, version, description, source, file_name,"
+    " source_hash, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+#define HERALD_GROUP_COLUMNS                                                                 \
+  "SELECT workspace_id, name, description, members, updated_by, created_at, updated_at FROM" \
+  " approval_groups"
+constexpr const char* kUpsertGroup =
+    "INSERT INTO approval_groups (workspace_id, name, description, members, updated_by,"
+    " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (workspace_id, name) DO UPDATE SET description = excluded.description,"
+    " members = excluded.members, updated_by = excluded.updated_by,"
+    " updated_at = excluded.updated_at";
+constexpr const char* kGetGroup = HERALD_GROUP_COLUMNS " WHERE workspace_id = ?1 AND name = ?2";
+constexpr const char* kListGroups = HERALD_GROUP_COLUMNS " WHERE workspace_id = ?1 ORDER BY name";
+constexpr const char* kDeleteGroup =
+    "DELETE FROM approval_groups WHERE workspace_id = ?1 AND name = ?2";
+
+#define HERALD_DELEGATION_COLUMNS                                                              \
+  "SELECT workspace_id, user_id, delegate_id, starts_at, ends_at, created_by, created_at FROM" \
+  " approval_delegations"
+constexpr const char* kUpsertDelegation =
+    "INSERT INTO approval_delegations (workspace_id, user_id, delegate_id, starts_at, ends_at,"
+    " created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (workspace_id, user_id) DO UPDATE SET delegate_id = excluded.delegate_id,"
+    " starts_at = excluded.starts_at, ends_at = excluded.ends_at,"
+    " created_by = excluded.created_by, created_at = excluded.created_at";
+constexpr const char* kGetDelegation =
+    HERALD_DELEGATION_COLUMNS " WHERE workspace_id = ?1 AND user_id = ?2";
+constexpr const char* kDeleteDelegation =
+    "DELETE FROM approval_delegations WHERE workspace_id = ?1 AND user_id = ?2";
+constexpr const char* kDelegationsTo = HERALD_DELEGATION_COLUMNS
+    " WHERE workspace_id = ?1 AND delegate_id = ?2 AND (starts_at IS NULL OR starts_at <= ?3)"
+    " AND (ends_at IS NULL OR ends_at > ?3) ORDER BY user_id";
+
+#undef HERALD_APPROVAL_COLUMNS
+#undef HERALD_POLICY_COLUMNS
+#undef HERALD_GROUP_COLUMNS
+#undef HERALD_DELEGATION_COLUMNS
+
+Result<ApprovalRecord> read_approval(const Statement& row) {
+  ApprovalRecord approval;
+  approval.id = row.column_text(0);
+  approval.workspace_id = row.column_text(1);
+  approval.run_id = row.column_text(2);
+  approval.step_id = row.column_text(3);
+  approval.item = static_cast<int>(row.column_int64(4));
+  approval.status = row.column_text(5);
+  approval.title = row.column_text(6);
+  approval.submitter = row.column_text(7);
+  approval.policy_name = row.column_text(8);
+  approval.policy_version = static_cast<int>(row.column_int64(9));
+  if (auto status = read_json_columns(row, {{10, &approval.state}}); !status) {
+    return std::move(status).error();
+  }
+  approval.revision = row.column_int64(11);
+  approval.due_at = row.column_optional_time(12);
+  approval.created_at = row.column_time(13);
+  approval.updated_at = row.column_time(14);
+  return approval;
+}
+
+Result<ApprovalPolicyRecord> read_policy(const Statement& row) {
+  ApprovalPolicyRecord policy;
+  policy.workspace_id = row.column_text(0);
+  policy.name = row.column_text(1);
+  policy.version = static_cast<int>(row.column_int64(2));
+  policy.description = row.column_text(3);
+  policy.source = row.column_text(4);
+  policy.file_name = row.column_text(5);
+  policy.source_hash = row.column_text(6);
+  policy.created_by = row.column_text(7);
+  policy.created_at = row.column_time(8);
+  return policy;
+}
+
+Result<GroupRecord> read_group(const Statement& row) {
+  GroupRecord group;
+  group.workspace_id = row.column_text(0);
+  group.name = row.column_text(1);
+  group.description = row.column_text(2);
+  auto members = row.column_json(3);
+  if (!members) return std::move(members).error();
+  if (!members->is_array()) return corrupt_row("group " + group.name + " has no member list");
+  for (const auto& member : *members) {
+    if (!member.is_string()) return corrupt_row("group " + group.name + " has an odd member");
+    group.members.push_back(member.get<std::string>());
+  }
+  group.updated_by = row.column_text(4);
+  group.created_at = row.column_time(5);
+  group.updated_at = row.column_time(6);
+  return group;
+}
+
+Result<DelegationRecord> read_delegation(const Statement& row) {
+  DelegationRecord delegation;
+  delegation.workspace_id = row.column_text(0);
+  delegation.user_id = row.column_text(1);
+  delegation.delegate_id = row.column_text(2);
+  delegation.starts_at = row.column_optional_time(3);
+  delegation.ends_at = row.column_optional_time(4);
+  delegation.created_by = row.column_text(5);
+  delegation.created_at = row.column_time(6);
+  return delegation;
+}
+
+std::string approval_name(const ApprovalRecord& approval) {
+  return "approval " + approval.id;
+}
+
+Status insert_approval(Connection& db, const ApprovalRecord& approval) {
+  auto stmt = db.prepare(kInsertApproval);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, approval.id);
+  stmt->bind(2, approval.workspace_id);
+  stmt->bind(3, approval.run_id);
+  stmt->bind(4, approval.step_id);
+  stmt->bind(5, int64_t{approval.item});
+  stmt->bind(6, approval.status);
+  stmt->bind(7, approval.title);
+  stmt->bind(8, approval.submitter);
+  stmt->bind(9, approval.policy_name);
+  stmt->bind(10, int64_t{approval.policy_version});
+  stmt->bind_json(11, approval.state);
+  stmt->bind(12, approval.revision);
+  stmt->bind(13, approval.due_at);
+  stmt->bind(14, approval.created_at);
+  stmt->bind(15, approval.updated_at);
+  auto status = stmt->run({});
+  if (status) return status;
+  if (status.error().code != ErrorCode::already_exists) {
+    return with_context(std::move(status), "storing " + approval_name(approval));
+  }
+  // Two unique keys: say which one the approval collided with.
+  auto same_id = row_exists(db, kApprovalIdExists, approval.id, "looking up an approval");
+  if (!same_id) return std::move(same_id).error();
+  if (*same_id) {
+    return make_error(ErrorCode::already_exists, approval_name(approval) + " already exists");
+  }
+  return make_error(ErrorCode::already_exists, "step " + approval.step_id + " (item " +
+                                                   std::to_string(approval.item) + ") of run " +
+                                                   approval.run_id + " already has an approval");
+}
+
+Status update_approval(Connection& db, const ApprovalRecord& approval, int64_t expected) {
+  {
+    auto stmt = db.prepare(kUpdateApproval);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, approval.id);
+    stmt->bind(2, approval.workspace_id);
+    stmt->bind(3, expected);
+    stmt->bind(4, approval.status);
+    stmt->bind(5, approval.title);
+    stmt->bind(6, approval.submitter);
+    stmt->bind(7, approval.policy_name);
+    stmt->bind(8, int64_t{approval.policy_version});
+    stmt->bind_json(9, approval.state);
+    stmt->bind(10, approval.revision);
+    stmt->bind(11, approval.due_at);
+    stmt->bind(12, approval.updated_at);
+    if (auto status = stmt->run({}); !status) {
+      return with_context(std::move(status), "updating " + approval_name(approval));
+    }
+    if (changes(db) == 1) return ok_status();
+  }
+  // Tell "someone else wrote it first" from "no such approval (here)".
+  auto stmt = db.prepare(kApprovalRevision);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, approval.id);
+  stmt->bind(2, approval.workspace_id);
+  auto row = stmt->step("looking up " + approval_name(approval));
+  if (!row) return std::move(row).error();
+  if (!*row) {
+    return make_error(ErrorCode::not_found, "no approval " + approval.id + " in workspace '" +
+                                                approval.workspace_id + "'");
+  }
+  const int64_t stored = stmt->column_int64(0);
+  Error error = make_error(ErrorCode::aborted, approval_name(approval) +
+                                                   " was changed by someone else (revision " +
+                                                   std::to_string(stored) + "); read it again");
+  error.details = {{"revision", stored}, {"expected_revision", expected}};
+  return error;
+}
+
+Status replace_awaiting(Connection& db, const ApprovalRecord& approval,
+                        const std::vector<ApprovalAssignment>& awaiting, bool is_new) {
+  if (!is_new) {
+    auto status = delete_by(db, kDeleteAwaiting, std::string_view(approval.id),
+                            "replacing the assignments of an approval");
+    if (!status) return status;
+  }
+  for (const auto& assignment : awaiting) {
+    auto stmt = db.prepare(kInsertAwaiting);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, approval.id);
+    stmt->bind(2, approval.workspace_id);
+    stmt->bind(3, assignment.principal);
+    stmt->bind(4, assignment.level);
+    if (auto status = stmt->run({}); !status) {
+      return with_context(std::move(status),
+                          "assigning " + approval_name(approval) + " to " + assignment.principal);
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Status SqliteStore::write_approval(const ApprovalWrite& write) {
+  const ApprovalRecord& approval = write.approval;
+  if (approval.id.empty()) {
+    return make_error(ErrorCode::invalid_argument, "an approval needs an id");
+  }
+  // Writing the revision it read would let a second writer that read the same one through.
+  if (write.expected_revision && approval.revision <= *write.expected_revision) {
+    return make_error(ErrorCode::invalid_argument,
+                      "the new revision of " + approval_name(approval) + " (" +
+                          std::to_string(approval.revision) + ") must be greater than " +
+                          std::to_string(*write.expected_revision));
+  }
+  return with_writer<void>([&](Connection& db) -> Status {
+    const bool is_new = !write.expected_revision;
+    auto written = is_new ? insert_approval(db, approval)
+                          : update_approval(db, approval, *write.expected_revision);
+    if (!written) return written;
+    if (auto status = replace_awaiting(db, approval, write.awaiting, is_new); !status) {
+      return status;
+    }
+    for (const auto& event : write.events) {
+      if (auto status = insert_event(db, event); !status) return status;
+    }
+    for (const auto& record : write.audit) {
+      if (auto id = insert_audit(db, record); !id) return std::move(id).error();
+    }
+    if (write.wake) {
+      if (auto status = insert_timer(db, *write.wake); !status) return status;
+    }
+    return ok_status();
+  });
+}
+
+Result<ApprovalRecord> SqliteStore::get_approval(std::string_view workspace_id,
+                                                 std::string_view id) {
+  return with_reader([&](Connection& db) -> Result<ApprovalRecord> {
+    auto stmt = db.prepare(kGetApproval);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    stmt->bind(2, workspace_id);
+    return read_one<ApprovalRecord>(
+        *stmt, read_approval, "reading an approval",
+        "no approval " + std::string(id) + " in workspace '" + std::string(workspace_id) + "'");
+  });
+}
+
+Result<ApprovalRecord> SqliteStore::get_approval_by_id(std::string_view id) {
+  return with_reader([&](Connection& db) -> Result<ApprovalRecord> {
+    auto stmt = db.prepare(kGetApprovalById);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, id);
+    return read_one<ApprovalRecord>(*stmt, read_approval, "reading an approval",
+                                    "no approval " + std::string(id));
+  });
+}
+
+Result<std::optional<ApprovalRecord>> SqliteStore::find_step_approval(std::string_view run_id,
+                                                                      std::string_view step_id,
+                                                                      int item) {
+  return with_reader([&](Connection& db) -> Result<std::optional<ApprovalRecord>> {
+    auto stmt = db.prepare(kFindStepApproval);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, run_id);
+    stmt->bind(2, step_id);
+    stmt->bind(3, int64_t{item});
+    auto found =
+        read_all<ApprovalRecord>(*stmt, read_approval, "looking up the approval of a step");
+    if (!found) return std::move(found).error();
+    if (found->empty()) return std::optional<ApprovalRecord>();
+    return std::optional<ApprovalRecord>(std::move(found->front()));
+  });
+}
+
+Result<std::vector<ApprovalRecord>> SqliteStore::list_approvals(const ApprovalFilter& filter) {
+  const int64_t limit = std::clamp(filter.limit, 1, 1000);
+  std::vector<std::string> principals = filter.awaiting;
+  std::sort(principals.begin(), principals.end());
+  principals.erase(std::unique(principals.begin(), principals.end()), principals.end());
+  // Without a run, "awaiting" is one index walk per principal (the caller and the few who
+  // delegated to them), each stopping at the page size, merged here; with a run, its few
+  // approvals are checked against every principal at once.
+  if (principals.empty() || filter.run_id) {
+    const int mask = (filter.status ? 1 : 0) | (filter.run_id ? 2 : 0) |
+                     (filter.before_id ? 4 : 0) | (principals.empty() ? 0 : 8);
+    return with_reader([&](Connection& db) -> Result<std::vector<ApprovalRecord>> {
+      auto stmt = db.prepare(list_approvals_statements(filter.run_id.has_value())[mask].c_str());
+      if (!stmt) return std::move(stmt).error();
+      stmt->bind(1, filter.workspace_id);
+      if (filter.status) stmt->bind(2, *filter.status);
+      if (filter.run_id) stmt->bind(3, *filter.run_id);
+      if (filter.before_id) stmt->bind(4, *filter.before_id);
+      if (!principals.empty()) stmt->bind_json(5, Json(principals));
+      stmt->bind(6, limit);
+      return read_all<ApprovalRecord>(*stmt, read_approval, "listing approvals");
+    });
+  }
+  const int mask = (filter.status ? 1 : 0) | (filter.before_id ? 2 : 0);
+  return with_reader([&](Connection& db) -> Result<std::vector<ApprovalRecord>> {
+    std::vector<ApprovalRecord> merged;
+    for (const auto& principal : principals) {
+      auto stmt = db.prepare(awaiting_statements()[mask].c_str());
+      if (!stmt) return std::move(stmt).error();
+      stmt->bind(1, filter.workspace_id);
+      stmt->bind(2, principal);
+      if (filter.status) stmt->bind(3, *filter.status);
+      if (filter.before_id) stmt->bind(4, *filter.before_id);
+      stmt->bind(5, limit);
+      auto page =
+          read_all<ApprovalRecord>(*stmt, read_approval, "listing approvals awaiting " + principal);
+      if (!page) return std::move(page).error();
+      if (principals.size() == 1) return page;
+      std::move(page->begin(), page->end(), std::back_inserter(merged));
+    }
+    // Each principal's page holds its newest `limit`, so the newest `limit` of all are among them.
+    std::sort(merged.begin(), merged.end(),
+              [](const ApprovalRecord& a, const ApprovalRecord& b) { return a.id > b.id; });
+    merged.erase(
+        std::unique(merged.begin(), merged.end(),
+                    [](const ApprovalRecord& a, const ApprovalRecord& b) { return a.id == b.id; }),
+        merged.end());
+    if (merged.size() > static_cast<size_t>(limit)) merged.resize(static_cast<size_t>(limit));
+    return merged;
+  });
+}
+
+Result<std::vector<ApprovalRecord>> SqliteStore::due_approvals(TimePoint now, int limit) {
+  if (limit <= 0) return std::vector<ApprovalRecord>{};
+  return with_reader([&](Connection& db) -> Result<std::vector<ApprovalRecord>> {
+    auto stmt = db.prepare(kDueApprovals);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, now);
+    stmt->bind(2, int64_t{limit});
+    return read_all<ApprovalRecord>(*stmt, read_approval, "reading due approvals");
+  });
+}
+
+// --- Approval policies ---
+
+namespace {
+
+std::string policy_name(std::string_view workspace_id, std::string_view name) {
+  return "approval policy " + std::string(name) + " in workspace '" + std::string(workspace_id) +
+         "'";
+}
+
+}  // namespace
+
+Result<ApprovalPolicyRecord> SqliteStore::put_approval_policy(const ApprovalPolicyRecord& policy) {
+  const std::string hash = sha256_hex(policy.source);
+  return with_writer<ApprovalPolicyRecord>([&](Connection& db) -> Result<ApprovalPolicyRecord> {
+    ApprovalPolicyRecord stored = policy;
+    stored.version = 1;
+    {
+      auto newest = db.prepare(kNewestPolicy);
+      if (!newest) return std::move(newest).error();
+      newest->bind(1, policy.workspace_id);
+      newest->bind(2, policy.name);
+      auto found = read_all<ApprovalPolicyRecord>(
+          *newest, read_policy, "reading " + policy_name(policy.workspace_id, policy.name));
+      if (!found) return std::move(found).error();
+      if (!found->empty()) {
+        const ApprovalPolicyRecord& current = found->front();
+        if (current.source_hash == hash && current.description == policy.description) {
+          return current;  // nothing changed: no new version
+        }
+        stored.version = current.version + 1;
+      }
+    }
+    stored.source_hash = hash;
+    // The caller's time, or now when it gave none; kept to the millisecond like every time.
+    stored.created_at = policy.created_at == TimePoint{}
+                            ? now_millis()
+                            : sqlite::from_millis(sqlite::to_millis(policy.created_at));
+    auto insert = db.prepare(kInsertPolicy);
+    if (!insert) return std::move(insert).error();
+    insert->bind(1, stored.workspace_id);
+    insert->bind(2, stored.name);
+    insert->bind(3, int64_t{stored.version});
+    insert->bind(4, stored.description);
+    insert->bind(5, stored.source);
+    insert->bind(6, stored.file_name);
+    insert->bind(7, stored.source_hash);
+    insert->bind(8, stored.created_by);
+    insert->bind(9, stored.created_at);
+    if (auto status = insert->run({}); !status) {
+      return with_context(std::move(status),
+                          "storing " + policy_name(policy.workspace_id, policy.name))
+          .error();
+    }
+    return stored;
+  });
+}
+
+Result<ApprovalPolicyRecord> SqliteStore::get_approval_policy(std::string_view workspace_id,
+                                                              std::string_view name,
+                                                              std::optional<int> version) {
+  return with_reader([&](Connection& db) -> Result<ApprovalPolicyRecord> {
+    auto stmt = db.prepare(version ? kGetPolicyVersion : kNewestPolicy);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, name);
+    if (version) stmt->bind(3, int64_t{*version});
+    std::string missing = "no " + policy_name(workspace_id, name);
+    if (version) {
+      missing = "no version " + std::to_string(*version) + " of " + policy_name(workspace_id, name);
+    }
+    return read_one<ApprovalPolicyRecord>(*stmt, read_policy, "reading an approval policy",
+                                          std::move(missing));
+  });
+}
+
+Result<std::vector<ApprovalPolicyRecord>> SqliteStore::list_approval_policies(
+    std::string_view workspace_id) {
+  return with_reader([&](Connection& db) -> Result<std::vector<ApprovalPolicyRecord>> {
+    auto stmt = db.prepare(kListPolicies);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    return read_all<ApprovalPolicyRecord>(*stmt, read_policy, "listing approval policies");
+  });
+}
+
+Result<std::vector<ApprovalPolicyRecord>> SqliteStore::list_approval_policy_versions(
+    std::string_view workspace_id, std::string_view name) {
+  return with_reader([&](Connection& db) -> Result<std::vector<ApprovalPolicyRecord>> {
+    auto stmt = db.prepare(kListPolicyVersions);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, name);
+    return read_all<ApprovalPolicyRecord>(*stmt, read_policy,
+                                          "listing the versions of an approval policy");
+  });
+}
+
+// --- Groups ---
+
+Status SqliteStore::put_group(const GroupRecord& group) {
+  std::vector<std::string> members = group.members;
+  for (const auto& member : members) {
+    if (auto status = check_slug("user id", member); !status) return status;
+  }
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  const Json member_list = members;
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kUpsertGroup);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, group.workspace_id);
+    stmt->bind(2, group.name);
+    stmt->bind(3, group.description);
+    stmt->bind_json(4, member_list);
+    stmt->bind(5, group.updated_by);
+    stmt->bind(6, group.created_at);
+    stmt->bind(7, group.updated_at);
+    auto status = stmt->run({});
+    if (!status) return with_context(std::move(status), "storing group " + group.name);
+    return status;
+  });
+}
+
+Result<GroupRecord> SqliteStore::get_group(std::string_view workspace_id, std::string_view name) {
+  return with_reader([&](Connection& db) -> Result<GroupRecord> {
+    auto stmt = db.prepare(kGetGroup);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, name);
+    return read_one<GroupRecord>(
+        *stmt, read_group, "reading a group",
+        "no group " + std::string(name) + " in workspace '" + std::string(workspace_id) + "'");
+  });
+}
+
+Result<std::vector<GroupRecord>> SqliteStore::list_groups(std::string_view workspace_id) {
+  return with_reader([&](Connection& db) -> Result<std::vector<GroupRecord>> {
+    auto stmt = db.prepare(kListGroups);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    return read_all<GroupRecord>(*stmt, read_group, "listing groups");
+  });
+}
+
+Status SqliteStore::delete_group(std::string_view workspace_id, std::string_view name) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kDeleteGroup);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, name);
+    if (auto status = stmt->run("deleting a group"); !status) return status;
+    if (changes(db) == 0) {
+      return make_error(ErrorCode::not_found, "no group " + std::string(name) + " in workspace '" +
+                                                  std::string(workspace_id) + "'");
+    }
+    return ok_status();
+  });
+}
+
+// --- Delegations ---
+
+Status SqliteStore::put_delegation(const DelegationRecord& delegation) {
+  if (auto status = check_slug("user id", delegation.user_id); !status) return status;
+  if (auto status = check_slug("user id", delegation.delegate_id); !status) return status;
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kUpsertDelegation);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, delegation.workspace_id);
+    stmt->bind(2, delegation.user_id);
+    stmt->bind(3, delegation.delegate_id);
+    stmt->bind(4, delegation.starts_at);
+    stmt->bind(5, delegation.ends_at);
+    stmt->bind(6, delegation.created_by);
+    stmt->bind(7, delegation.created_at);
+    auto status = stmt->run({});
+    if (!status) {
+      return with_context(std::move(status), "storing the delegation of " + delegation.user_id);
+    }
+    return status;
+  });
+}
+
+Result<std::optional<DelegationRecord>> SqliteStore::get_delegation(std::string_view workspace_id,
+                                                                    std::string_view user_id) {
+  return with_reader([&](Connection& db) -> Result<std::optional<DelegationRecord>> {
+    auto stmt = db.prepare(kGetDelegation);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, user_id);
+    auto found = read_all<DelegationRecord>(*stmt, read_delegation, "reading a delegation");
+    if (!found) return std::move(found).error();
+    if (found->empty()) return std::optional<DelegationRecord>();
+    return std::optional<DelegationRecord>(std::move(found->front()));
+  });
+}
+
+Status SqliteStore::delete_delegation(std::string_view workspace_id, std::string_view user_id) {
+  return with_writer<void>([&](Connection& db) -> Status {
+    auto stmt = db.prepare(kDeleteDelegation);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, user_id);
+    if (auto status = stmt->run("deleting a delegation"); !status) return status;
+    if (changes(db) == 0) {
+      return make_error(ErrorCode::not_found, "user " + std::string(user_id) +
+                                                  " has no delegation in workspace '" +
+                                                  std::string(workspace_id) + "'");
+    }
+    return ok_status();
+  });
+}
+
+Result<std::vector<DelegationRecord>> SqliteStore::delegations_to(std::string_view workspace_id,
+                                                                  std::string_view delegate_id,
+                                                                  TimePoint at) {
+  return with_reader([&](Connection& db) -> Result<std::vector<DelegationRecord>> {
+    auto stmt = db.prepare(kDelegationsTo);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, workspace_id);
+    stmt->bind(2, delegate_id);
+    stmt->bind(3, at);
+    return read_all<DelegationRecord>(*stmt, read_delegation, "reading delegations");
+  });
+}
+
 // --- Audit ---
 
 Result<int64_t> SqliteStore::append_audit(const AuditRecord& record) {
-  return with_writer<int64_t>([&](Connection& db) -> Result<int64_t> {
-    auto stmt = db.prepare(kInsertAudit);
-    if (!stmt) return std::move(stmt).error();
-    stmt->bind(1, record.workspace_id);
-    stmt->bind(2, record.actor);
-    stmt->bind(3, record.action);
-    stmt->bind(4, record.object_type);
-    stmt->bind(5, record.object_id);
-    stmt->bind(6, record.address);
-    stmt->bind(7, record.request_id);
-    stmt->bind_json(8, record.details);
-    stmt->bind(9, record.at);
-    auto row = stmt->step("appending to the audit log");
-    if (!row) return std::move(row).error();
-    const int64_t id = stmt->column_int64(0);
-    // Step past the RETURNING row so the insert is complete before COMMIT.
-    if (auto done = stmt->step("appending to the audit log"); !done) {
-      return std::move(done).error();
-    }
-    return id;
-  });
+  return with_writer<int64_t>([&](Connection& db) { return insert_audit(db, record); });
 }
 
 Result<std::vector<AuditRecord>> SqliteStore::list_audit(const AuditFilter& filter) {

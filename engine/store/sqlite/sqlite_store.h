@@ -92,6 +92,34 @@ class SqliteStore final : public Store {
   Result<bool> kv_delete(std::string_view workspace_id, std::string_view plugin,
                          std::string_view key) override;
 
+  Status write_approval(const ApprovalWrite& write) override;
+  Result<ApprovalRecord> get_approval(std::string_view workspace_id, std::string_view id) override;
+  Result<ApprovalRecord> get_approval_by_id(std::string_view id) override;
+  Result<std::optional<ApprovalRecord>> find_step_approval(std::string_view run_id,
+                                                           std::string_view step_id,
+                                                           int item) override;
+  Result<std::vector<ApprovalRecord>> list_approvals(const ApprovalFilter& filter) override;
+  Result<std::vector<ApprovalRecord>> due_approvals(TimePoint now, int limit) override;
+  Result<ApprovalPolicyRecord> put_approval_policy(const ApprovalPolicyRecord& policy) override;
+  Result<ApprovalPolicyRecord> get_approval_policy(std::string_view workspace_id,
+                                                   std::string_view name,
+                                                   std::optional<int> version = {}) override;
+  Result<std::vector<ApprovalPolicyRecord>> list_approval_policies(
+      std::string_view workspace_id) override;
+  Result<std::vector<ApprovalPolicyRecord>> list_approval_policy_versions(
+      std::string_view workspace_id, std::string_view name) override;
+  Status put_group(const GroupRecord& group) override;
+  Result<GroupRecord> get_group(std::string_view workspace_id, std::string_view name) override;
+  Result<std::vector<GroupRecord>> list_groups(std::string_view workspace_id) override;
+  Status delete_group(std::string_view workspace_id, std::string_view name) override;
+  Status put_delegation(const DelegationRecord& delegation) override;
+  Result<std::optional<DelegationRecord>> get_delegation(std::string_view workspace_id,
+                                                         std::string_view user_id) override;
+  Status delete_delegation(std::string_view workspace_id, std::string_view user_id) override;
+  Result<std::vector<DelegationRecord>> delegations_to(std::string_view workspace_id,
+                                                       std::string_view delegate_id,
+                                                       TimePoint at) override;
+
   Result<int64_t> append_audit(const AuditRecord& record) override;
   Result<std::vector<AuditRecord>> list_audit(const AuditFilter& filter) override;
 

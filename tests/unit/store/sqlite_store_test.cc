@@ -6,6 +6,8 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -495,6 +497,136 @@ TEST(SqliteStoreMigration, ADanglingReferenceStopsTheMigrationAndChangesNothing)
                       " WHERE name = 'workspace_id'"),
             "0");
   EXPECT_EQ(sql_value(path, "SELECT count(*) FROM sqlite_master WHERE name = 'events'"), "0");
+}
+
+TEST(SqliteStoreMigration, AStoreAtSchemaFourGetsApprovalsAndKeepsItsRuns) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  make_store_at_schema(path, 4);
+  sql(path,
+      "INSERT INTO workflow_versions (id, workspace_id, workflow_id, version, source, file_name,"
+      " source_hash, created_at) VALUES (1, 'acme', 'launch', 1, 'abc', 'launch.yaml', 'h', 0);"
+      "INSERT INTO runs (id, workflow_id, workflow_version_id, state, created_at, updated_at,"
+      " workspace_id) VALUES ('run-1', 'launch', 1, 'waiting', 0, 0, 'acme');");
+  ApprovalRecord approval;
+  approval.id = "ap_01";
+  approval.workspace_id = "acme";
+  approval.run_id = "run-1";
+  approval.step_id = "review";
+  approval.status = "pending";
+  approval.state = {{"levels", Json::array()}};
+  approval.revision = 1;
+  approval.due_at = sqlite::from_millis(1700000000123);
+  approval.created_at = approval.updated_at = sqlite::from_millis(1700000000000);
+  {
+    auto opened = open_store(path.string());
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    EXPECT_EQ(sql_value(path, "SELECT max(version) FROM schema_migrations"),
+              std::to_string(sqlite::migrations().back().version));
+    EXPECT_EQ((*opened)->get_run("run-1")->state, RunState::waiting);
+    ApprovalWrite write;
+    write.approval = approval;
+    write.awaiting = {{"user:alice", "legal"}};
+    write.wake = TimerRecord{0, "run-1", "review", -1, "rerun", Clock::now()};
+    auto written = (*opened)->write_approval(write);
+    ASSERT_TRUE(written.ok()) << written.error().message;
+  }
+  for (const char* index : {"approvals_by_workspace", "approvals_by_status", "approvals_due",
+                            "approval_awaiting_by_principal", "approval_delegations_by_delegate"}) {
+    EXPECT_EQ(sql_value(path, std::string("SELECT count(*) FROM sqlite_master WHERE name = '") +
+                                  index + "'"),
+              "1")
+        << index;
+  }
+  EXPECT_EQ(sql_value(path, "SELECT count(*) FROM approval_awaiting"), "1");
+  auto reopened = open_store(path.string());
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  auto stored = (*reopened)->get_approval("acme", "ap_01");
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_EQ(stored->state, approval.state);
+  EXPECT_EQ(stored->due_at, approval.due_at);
+  auto timers = (*reopened)->timers_of_run("run-1");
+  ASSERT_TRUE(timers.ok());
+  ASSERT_EQ(timers->size(), 1u);
+  EXPECT_EQ(timers->at(0).kind, "rerun");
+}
+
+// "Pending for me" reads one page off approval_awaiting_by_principal, whatever the number of
+// pending approvals: with 100,000 of them (written behind the store's back, as one transaction
+// is quicker), a page of 50 for one principal or for several takes well under a millisecond of
+// SQLite's time; a plan that read every assignment would take tens of milliseconds.
+TEST(SqliteStoreFile, PendingForMeIsAnIndexWalkAmongAHundredThousandApprovals) {
+  TempDir dir;
+  auto path = dir.path() / "herald.db";
+  { ASSERT_TRUE(open_store(path.string()).ok()); }
+  constexpr int kApprovals = 100'000;
+  const std::string state =
+      "'{\"levels\":[{\"name\":\"legal\",\"note\":\"" + std::string(200, 'x') + "\"}]}'";
+  sql(path,
+      "BEGIN;"
+      "WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM n WHERE x < " +
+          std::to_string(kApprovals - 1) +
+          ")"
+          " INSERT INTO approvals SELECT printf('ap_%08d', x), 'acme', 'run-' || (x / 10),"
+          " 'review', x % 10, 'pending', 'title', 'user:sam', 'brand', 1, " +
+          state +
+          ", 1, 1700000000000 + x, 1700000000000, 1700000000000 FROM n;"
+          // alice and bob on legal for every approval, and bob on brand for every other one too.
+          "INSERT INTO approval_awaiting SELECT id, 'acme', 'user:alice', 'legal' FROM approvals;"
+          "INSERT INTO approval_awaiting SELECT id, 'acme', 'user:bob', 'legal' FROM approvals;"
+          "INSERT INTO approval_awaiting SELECT id, 'acme', 'user:bob', 'brand' FROM approvals"
+          " WHERE substr(id, -1) IN ('0', '2', '4', '6', '8');"
+          "COMMIT;");
+  auto opened = open_store(path.string());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  Store& store = **opened;
+
+  auto fastest_ms = [&](const ApprovalFilter& filter, size_t expected) {
+    double best = 1e9;
+    for (int i = 0; i < 7; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      auto page = store.list_approvals(filter);
+      auto took =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      EXPECT_TRUE(page.ok());
+      if (!page.ok()) return best;
+      EXPECT_EQ(page->size(), expected);
+      if (!page->empty()) {
+        EXPECT_GT(page->front().id, page->back().id);
+      }
+      best = std::min(best, took);
+    }
+    return best;
+  };
+  ApprovalFilter filter;
+  filter.workspace_id = "acme";
+  filter.awaiting = {"user:alice"};
+  EXPECT_LT(fastest_ms(filter, 50), 20.0);
+  filter.awaiting = {"user:alice", "user:bob", "user:carol"};
+  EXPECT_LT(fastest_ms(filter, 50), 20.0);
+  filter.before_id = "ap_00050000";
+  EXPECT_LT(fastest_ms(filter, 50), 20.0);
+  filter.status = "pending";
+  EXPECT_LT(fastest_ms(filter, 50), 20.0);
+  filter.awaiting = {"user:carol"};
+  EXPECT_LT(fastest_ms(filter, 0), 20.0);
+  // The listing of a run reads that run's approvals only.
+  filter.awaiting = {"user:alice"};
+  filter.before_id.reset();
+  filter.run_id = "run-42";
+  EXPECT_LT(fastest_ms(filter, 10), 20.0);
+  filter.awaiting.clear();
+  EXPECT_LT(fastest_ms(filter, 10), 20.0);
+  // And the deadline poll reads the soonest only.
+  auto start = std::chrono::steady_clock::now();
+  auto due = store.due_approvals(sqlite::from_millis(1700000000000 + kApprovals), 100);
+  auto took =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(due.ok());
+  ASSERT_EQ(due->size(), 100u);
+  EXPECT_EQ(due->front().id, "ap_00000000");
+  EXPECT_LT(took, 50.0);
 }
 
 TEST(SqliteStoreFile, TheAuditLogRefusesChangesEvenBehindTheStoresBack) {
