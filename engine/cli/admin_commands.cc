@@ -14,34 +14,17 @@
 #include <sstream>
 #include <thread>
 
-#include <Poco/Exception.h>
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Timespan.h>
-#include <Poco/URI.h>
-
+#include "engine/cli/api_client.h"
 #include "engine/cli/command.h"
 #include "engine/common/duration.h"
 #include "engine/common/time.h"
 #include "engine/security/roles.h"
 #include "engine/security/secret_box.h"
 #include "engine/server/admin.h"
-#include "engine/steps/http/client_session.h"
 
 namespace herald::cli {
 
 namespace {
-
-using SubCommand = int (*)(const std::vector<std::string>&, Io&);
-
-// An environment variable that is set and not empty.
-std::optional<std::string> env_value(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0') return std::nullopt;
-  return std::string(value);
-}
 
 const FlagSpec kWorkspaceFlag = {"workspace", true, false, "the workspace (HERALD_WORKSPACE)", "ID"};
 const FlagSpec kJsonFlag = {"json", false, false, "print JSON", ""};
@@ -55,40 +38,6 @@ std::string time_or_dash(const std::optional<store::TimePoint>& time) {
 }
 
 std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
-
-// Aligned columns, two spaces apart; the last column is not padded.
-void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    if (widths.size() < row.size()) widths.resize(row.size(), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    out << line << "\n";
-  }
-}
-
-// `herald GROUP SUB ...`: GROUP --help, or SUB's own parser.
-int dispatch(const std::vector<std::string>& argv, Io& io, const std::string& group,
-             const std::string& help, const std::vector<std::pair<std::string, SubCommand>>& subs) {
-  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h" || argv[0] == "help") {
-    (argv.empty() ? io.err : io.out) << help;
-    return argv.empty() ? kExitInvalid : kExitOk;
-  }
-  std::vector<std::string> rest(argv.begin() + 1, argv.end());
-  std::string names;
-  for (const auto& [name, command] : subs) {
-    if (argv[0] == name) return command(rest, io);
-    names += (names.empty() ? "" : ", ") + name;
-  }
-  return usage_error(io, "unknown command 'herald " + group + " " + argv[0] + "'; expected " +
-                             names);
-}
 
 Result<security::Role> role_flag(const ParsedArgs& args) {
   auto text = args.value("role");
@@ -682,107 +631,6 @@ int cmd_audit_impl(const std::vector<std::string>& argv, Io& io) {
 }
 
 // ---- herald trigger ------------------------------------------------------------------------
-
-constexpr size_t kMaxApiBody = 16 * 1024 * 1024;
-
-struct ApiAnswer {
-  int status = 0;
-  std::string reason;
-  std::string body;
-};
-
-Result<Poco::URI> parse_server_url(const std::string& text) {
-  Poco::URI uri;
-  try {
-    uri = Poco::URI(text);
-  } catch (const Poco::Exception& e) {
-    return make_error(ErrorCode::invalid_argument, "--url '" + text + "' is not a URL: " + e.displayText());
-  }
-  if ((uri.getScheme() != "http" && uri.getScheme() != "https") || uri.getHost().empty()) {
-    return make_error(ErrorCode::invalid_argument,
-                      "--url '" + text + "' must be http://HOST[:PORT] or https://HOST[:PORT]");
-  }
-  return uri;
-}
-
-std::string encode_segment(const std::string& segment) {
-  std::string encoded;
-  Poco::URI::encode(segment, "/?#[]@!$&'()*+,;=%", encoded);
-  return encoded;
-}
-
-// One request to the server's API; a transport failure is `unavailable` with a message naming the
-// server, an HTTP error status is an answer like any other.
-Result<ApiAnswer> call_api(const Poco::URI& server, const std::string& method, const std::string& path,
-                           const std::string& token, const std::optional<std::string>& body) {
-  std::string where = server.getScheme() + "://" + server.getAuthority();
-  try {
-    auto opened =
-        steps::http::open_client_session(server.getScheme(), server.getHost(), server.getPort());
-    if (!opened.ok()) return opened.error();
-    std::unique_ptr<Poco::Net::HTTPClientSession> session = std::move(opened).value();
-    session->setTimeout(Poco::Timespan(30, 0));
-    std::string prefix = server.getPath();
-    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-    Poco::Net::HTTPRequest request(method, prefix + path, Poco::Net::HTTPMessage::HTTP_1_1);
-    request.setKeepAlive(false);
-    request.set("Authorization", "Bearer " + token);
-    request.set("Accept", "application/json");
-    request.set("User-Agent", "herald-cli/" HERALD_VERSION);
-    if (body) {
-      request.setContentType("application/json");
-      request.setContentLength64(static_cast<Poco::Int64>(body->size()));
-    }
-    std::ostream& out = session->sendRequest(request);
-    if (body) out << *body;
-    if (!out) throw Poco::IOException("sending the request failed");
-    Poco::Net::HTTPResponse response;
-    std::istream& in = session->receiveResponse(response);
-    ApiAnswer answer;
-    answer.status = static_cast<int>(response.getStatus());
-    answer.reason = response.getReason();
-    char buffer[8192];
-    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-      answer.body.append(buffer, static_cast<size_t>(in.gcount()));
-      if (answer.body.size() > kMaxApiBody) {
-        return make_error(ErrorCode::unavailable, "the answer of " + where + " is over 16 MiB");
-      }
-    }
-    return answer;
-  } catch (const Poco::Net::ConnectionRefusedException&) {
-    return make_error(ErrorCode::unavailable,
-                      "cannot reach the Herald server at " + where +
-                          ": connection refused; is `herald serve` running there? (--url or HERALD_URL)",
-                      true);
-  } catch (const Poco::TimeoutException&) {
-    return make_error(ErrorCode::unavailable, "the Herald server at " + where + " did not answer in 30s", true);
-  } catch (const Poco::Net::HostNotFoundException&) {
-    return make_error(ErrorCode::unavailable, "cannot reach the Herald server at " + where +
-                                                  ": host " + server.getHost() + " not found (--url or HERALD_URL)");
-  } catch (const Poco::Exception& e) {
-    return make_error(ErrorCode::unavailable,
-                      "cannot reach the Herald server at " + where + ": " + e.displayText(), true);
-  }
-}
-
-// The server's {"error": {"message", ...}}, or what the status says.
-int api_error(Io& io, const ApiAnswer& answer) {
-  Json body = Json::parse(answer.body, nullptr, false);
-  std::string message;
-  Json details = nullptr;
-  if (!body.is_discarded() && body.is_object() && body.contains("error") && body["error"].is_object()) {
-    const Json& error = body["error"];
-    if (error.contains("message") && error["message"].is_string()) message = error["message"].get<std::string>();
-    if (error.contains("details")) details = error["details"];
-  }
-  if (message.empty()) {
-    message = "the server answered " + std::to_string(answer.status) + " " + answer.reason;
-    if (!answer.body.empty()) message += ": " + answer.body.substr(0, 200);
-  }
-  io.err << "error: " << message << " (HTTP " << answer.status << ")\n";
-  if (!details.is_null() && !(details.is_object() && details.empty())) io.err << "details: " << details.dump() << "\n";
-  return answer.status == 400 || answer.status == 422 ? kExitInvalid : kExitFailed;
-}
 
 // A run as the API returns it: the object itself, or wrapped as {"run": {...}}.
 Json run_of(const Json& body) {

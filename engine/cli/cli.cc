@@ -501,6 +501,7 @@ Commands:
   secret           set | list | delete a workspace's secrets (values from stdin)
   audit            read a workspace's audit log
   trigger WORKFLOW start a deployed workflow on a running server (--input k=v)
+  approvals        list | show | decide approvals, and set | show policies, on a running server
   plugins          list | inspect | call the loaded plugins and their capabilities
   version          print the version
 
@@ -540,6 +541,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (command == "run") return cmd_run(rest, io);
   if (command == "resume") return cmd_resume(rest, io);
   if (command == "runs") return cmd_runs(rest, io);
+  if (command == "approvals") return cmd_approvals(rest, io);
   if (command == "cron") return cmd_cron(rest, io);
   if (command == "serve") return cmd_serve(rest, io);
   if (command == "init") return cmd_init(rest, io);

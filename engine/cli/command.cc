@@ -1,5 +1,6 @@
 #include "engine/cli/command.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -68,6 +69,44 @@ std::string read_text_file(const std::string& path, std::string* error) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   return buffer.str();
+}
+
+std::optional<std::string> env_value(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    out << line << "\n";
+  }
+}
+
+int dispatch(const std::vector<std::string>& argv, Io& io, const std::string& group,
+             const std::string& help, const std::vector<std::pair<std::string, SubCommand>>& subs) {
+  if (argv.empty() || argv[0] == "--help" || argv[0] == "-h" || argv[0] == "help") {
+    (argv.empty() ? io.err : io.out) << help;
+    return argv.empty() ? kExitInvalid : kExitOk;
+  }
+  std::vector<std::string> rest(argv.begin() + 1, argv.end());
+  std::string names;
+  for (const auto& [name, command] : subs) {
+    if (argv[0] == name) return command(rest, io);
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return usage_error(io, "unknown command 'herald " + group + " " + argv[0] + "'; expected " +
+                             names);
 }
 
 runtime::EngineOptions engine_options(const Config& config) {

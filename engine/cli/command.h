@@ -1,13 +1,16 @@
 // What the `herald` subcommands share: output streams, flag sets, opening the configured store,
 // and reporting errors with the right exit code. Each group of subcommands lives in its own file
 // (cli.cc: run, validate, runs, cron; admin_commands.cc: init, workspace, user, token, secret,
-// audit, trigger; serve.cc: serve; plugin_commands.cc: plugins) and is dispatched from run_cli.
+// audit, trigger; approval_commands.cc: approvals; serve.cc: serve; plugin_commands.cc: plugins)
+// and is dispatched from run_cli. The commands that talk to a running server share
+// api_client.h.
 #pragma once
 
 #include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/cli/args.h"
@@ -50,6 +53,18 @@ Status require_workspace(store::Store& store, const std::string& id);
 
 std::string read_text_file(const std::string& path, std::string* error);
 
+// An environment variable that is set and not empty.
+std::optional<std::string> env_value(const char* name);
+
+// Aligned columns, two spaces apart; the last column is not padded.
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows);
+
+// `herald GROUP SUB ...`: GROUP --help (or the help on stderr and kExitInvalid without SUB), or
+// SUB's own parser with the arguments after SUB.
+using SubCommand = int (*)(const std::vector<std::string>&, Io&);
+int dispatch(const std::vector<std::string>& argv, Io& io, const std::string& group,
+             const std::string& help, const std::vector<std::pair<std::string, SubCommand>>& subs);
+
 runtime::EngineOptions engine_options(const Config& config);
 
 // --inputs JSON and --input name=value pairs, merged into one object.
@@ -64,6 +79,7 @@ int cmd_token(const std::vector<std::string>& argv, Io& io);
 int cmd_secret(const std::vector<std::string>& argv, Io& io);
 int cmd_audit(const std::vector<std::string>& argv, Io& io);
 int cmd_trigger(const std::vector<std::string>& argv, Io& io);
+int cmd_approvals(const std::vector<std::string>& argv, Io& io);  // approval_commands.cc
 int cmd_plugins(const std::vector<std::string>& argv, Io& io);  // plugin_commands.cc
 // herald plugin-host --fd FD FILE: the child an isolated plugin runs in (not in --help).
 int cmd_plugin_host(const std::vector<std::string>& argv, Io& io);  // plugin_commands.cc
