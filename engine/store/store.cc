@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "engine/store/checks.h"
+#include "engine/store/postgres/postgres_store.h"
 #include "engine/store/sqlite/sqlite_store.h"
 
 namespace herald::store {
@@ -182,17 +183,17 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url) {
   auto scheme = scheme_of(url);
   if (!scheme) return open_sqlite(url);
   if (*scheme == "sqlite") return open_sqlite(url.substr(scheme->size() + 1));
-  // Only the scheme is echoed: the rest of a URL may hold a password.
   if (*scheme == "postgres" || *scheme == "postgresql") {
-    return make_error(ErrorCode::invalid_argument,
-                      "the store URL scheme \"" + std::string(*scheme) +
-                          ":\" (PostgreSQL) is not supported by this build yet; use "
-                          "sqlite:PATH or a path to a file");
+    // The whole URL goes to libpq, which reads both schemes; errors never echo its password.
+    auto store = PostgresStore::open(url);
+    if (!store) return std::move(store).error();
+    return std::unique_ptr<Store>(std::move(*store));
   }
+  // Only the scheme is echoed: the rest of a URL may hold a password.
   return make_error(ErrorCode::invalid_argument,
                     "unknown store URL scheme \"" + std::string(*scheme) +
-                        ":\"; accepted: sqlite:PATH, sqlite::memory:, or a plain path "
-                        "(postgres:// comes with the PostgreSQL store)");
+                        ":\"; accepted: sqlite:PATH, sqlite::memory:, a plain path, or "
+                        "postgres://USER@HOST:PORT/DATABASE");
 }
 
 std::string new_run_id() {
