@@ -5,7 +5,7 @@
 namespace herald {
 
 namespace {
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 11> kErrorCodeNames{{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 12> kErrorCodeNames{{
     {ErrorCode::invalid_argument, "invalid_argument"},
     {ErrorCode::not_found, "not_found"},
     {ErrorCode::already_exists, "already_exists"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 11> kErrorCodeNames
     {ErrorCode::permission_denied, "permission_denied"},
     {ErrorCode::unauthenticated, "unauthenticated"},
     {ErrorCode::internal, "internal"},
+    {ErrorCode::aborted, "aborted"},
 }};
 }  // namespace
 

@@ -29,6 +29,7 @@ enum class ErrorCode {
   permission_denied,
   unauthenticated,
   internal,             // a broken invariant or an unexpected failure
+  aborted,              // a concurrent change got there first; read again and retry
 };
 
 std::string_view to_string(ErrorCode code);

@@ -188,6 +188,7 @@ int http_status_for(const Error& error) {
       return 404;
     case ErrorCode::already_exists:
     case ErrorCode::failed_precondition:
+    case ErrorCode::aborted:
       return 409;
     case ErrorCode::resource_exhausted:
       return 429;

@@ -124,14 +124,6 @@ TEST(SqliteStoreUrl, UnknownSchemeNamesItAndWhatIsAccepted) {
   EXPECT_FALSE(contains(message, "hunter2")) << "a URL's password must not be echoed: " << message;
 }
 
-TEST(SqliteStoreUrl, PostgresSaysItIsNotInThisBuild) {
-  auto store = open_store("postgres://herald:secret@localhost/herald");
-  ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.error().code, ErrorCode::invalid_argument);
-  EXPECT_TRUE(contains(store.error().message, "PostgreSQL")) << store.error().message;
-  EXPECT_FALSE(contains(store.error().message, "secret"));
-}
-
 TEST(SqliteStoreUrl, EmptyUrlsAreRefused) {
   for (const char* url : {"", "sqlite:"}) {
     auto store = open_store(url);
