@@ -5,6 +5,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "engine/approvals/approval_step.h"
 #include "engine/cli/command.h"
 #include "engine/common/duration.h"
 #include "engine/common/redactor.h"
@@ -275,7 +276,12 @@ Result<steps::StepRegistry> step_registry(const Config& config) {
     if (!config.config_file.empty()) error.message = config.config_file + ": " + error.message;
     return error;
   }
+  std::shared_ptr<steps::Step> notify_step = notify->step;
   if (auto status = registry.add(std::move(notify).value()); !status.ok()) {
+    return std::move(status).error();
+  }
+  // approval tells approvers through notify's channels.
+  if (auto status = registry.add(approvals::make_approval_step(notify_step)); !status.ok()) {
     return std::move(status).error();
   }
   return registry;

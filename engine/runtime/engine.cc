@@ -13,6 +13,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
+#include "engine/approvals/desk.h"
 #include "engine/common/redactor.h"
 #include "engine/common/time.h"
 #include "engine/runtime/run_state.h"
@@ -72,6 +73,10 @@ struct Engine::Impl {
   // HERALD_SECRET_* for runs of `herald run`, and for workspaces secrets_for knows nothing of.
   std::shared_ptr<const WorkspaceSecrets> default_secrets;
   StoreKeyValues key_values{store};
+  // The approvals desk of `approval` steps: the caller's (it knows the link settings), or one of
+  // our own over the same store.
+  std::unique_ptr<approvals::Desk> own_desk;
+  approvals::Desk* approvals = nullptr;
 
   boost::asio::thread_pool pool;
 
@@ -123,6 +128,11 @@ struct Engine::Impl {
       }
     }
     default_secrets = std::move(secrets);
+    approvals = options.approvals;
+    if (approvals == nullptr) {
+      own_desk = std::make_unique<approvals::Desk>(store);
+      approvals = own_desk.get();
+    }
     timer_thread = std::thread([this] { timer_loop(); });
   }
 
@@ -980,6 +990,7 @@ struct Engine::Impl {
     };
     context.redact = [&r](std::string_view text) { return r.secrets->redactor.redact_text(text); };
     context.kv = &key_values;
+    context.approvals = approvals;
     steps::StepOutcome outcome;
     try {
       outcome = info.step->run(input, context);
@@ -1064,9 +1075,14 @@ struct Engine::Impl {
         unit.state = StepState::waiting;
         unit.output = r.secrets->redactor.redact_json(outcome.output);
         unit.finished_at.reset();
-        store::TimerRecord timer{0, r.record.id, slot.def->id, work.item, "wait", outcome.resume_at};
-        if (slot.on_error) timer.step_id = "on_error." + slot.def->id;
-        commit.add_timers.push_back(timer);
+        // A rerun waiting for nothing in time (an approval without deadlines) has no timer: what
+        // it waits for wakes it with one.
+        if (!(outcome.rerun && outcome.resume_at == Clock::time_point::max())) {
+          store::TimerRecord timer{0, r.record.id, slot.def->id, work.item,
+                                   outcome.rerun ? "rerun" : "wait", outcome.resume_at};
+          if (slot.on_error) timer.step_id = "on_error." + slot.def->id;
+          commit.add_timers.push_back(timer);
+        }
         commit.steps.push_back(step_record(r, slot, work.item));
         commit.attempts.push_back(attempt_record(r, slot, work.item, unit, StepState::waiting));
         emit(r, &slot, work.item, "waiting", &unit);
@@ -1212,6 +1228,19 @@ struct Engine::Impl {
         } else {
           unit->state = StepState::ready;
           commit.steps.push_back(step_record(*run, *slot, timer.item));
+          // The step runs now and sets the timer it needs next: the other wake-ups of this
+          // step (a deadline, a second decision) would only run it again for nothing.
+          if (timer.kind == "rerun") {
+            auto others = store.timers_of_run(timer.run_id);
+            if (others.ok()) {
+              for (const auto& other : *others) {
+                if (other.id != timer.id && other.kind == "rerun" &&
+                    other.step_id == timer.step_id && other.item == timer.item) {
+                  commit.delete_timers.push_back(other.id);
+                }
+              }
+            }
+          }
         }
       }
       plan(run, commit, dispatch);
@@ -1398,6 +1427,8 @@ Status Engine::retry_run(const std::string& run_id) {
   impl_->post_advance(run);
   return {};
 }
+
+void Engine::wake() { impl_->wake_timer_loop(); }
 
 Status Engine::resume_all() {
   auto ids = impl_->store.unfinished_run_ids();

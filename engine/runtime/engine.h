@@ -18,6 +18,10 @@
 #include "engine/steps/step.h"
 #include "engine/store/store.h"
 
+namespace herald::approvals {
+class Desk;
+}  // namespace herald::approvals
+
 namespace herald::runtime {
 
 // One line of progress: a step (or the run itself, with step_id empty) changed state.
@@ -80,6 +84,9 @@ struct EngineOptions {
   // `herald resume`) on one store never fire each other's timers; everything else drives every
   // run in the store.
   bool own_runs_only = false;
+  // The approvals desk `approval` steps use (its link settings, its event filter); unset: the
+  // engine makes one over its store. Borrowed: must outlive the engine.
+  approvals::Desk* approvals = nullptr;
   // Seeds retry jitter, for reproducible tests; 0 picks a random seed.
   uint64_t random_seed = 0;
 };
@@ -119,6 +126,10 @@ class Engine {
   // Picks up every run that is queued or running in the store (what a restart does) and arms the
   // timer loop for the waiting ones.
   Status resume_all();
+
+  // Looks at the store's timers now rather than at the next poll: something (a decision through
+  // the API) added one that is due.
+  void wake();
 
   // Blocks until the run is final (succeeded, failed or cancelled) or the timeout passes.
   Result<store::RunRecord> wait_for_run(const std::string& run_id,

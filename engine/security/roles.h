@@ -3,10 +3,10 @@
 // lives in one table, kPermissionTable below, so that reading it is reading the policy, and a
 // test can walk every role × permission pair.
 //
-// The policy (from issue 3): viewers read; editors also write workflows, start and cancel runs,
-// emit events and send offers; approvers read and decide approvals; admins do everything a
-// workspace allows, including users, tokens, secrets, platform accounts, approval chains and the
-// audit log; influencers see and answer only their own offers. Every role reads who it is
+// The policy: viewers read; editors also write workflows, start and cancel runs, emit events,
+// send offers and decide the approvals they are approvers of; approvers read and decide
+// approvals; admins do everything a workspace allows, including users, tokens, secrets, platform
+// accounts, approval chains and the audit log; influencers see and answer only their own offers. Every role reads who it is
 // (GET /api/v1/me).
 //
 // Two checks stay with the caller: `*_own` permissions grant access only to objects that belong
@@ -93,8 +93,10 @@ inline constexpr std::array<PermissionRule, 23> kPermissionTable = {{
     {Permission::runs_cancel, "runs.cancel", role_bits::admin | role_bits::editor},
     {Permission::events_emit, "events.emit", role_bits::admin | role_bits::editor},
     {Permission::approvals_read, "approvals.read", role_bits::readers},
-    // Admins decide too: a chain may name the admin role as a level's approvers.
-    {Permission::approvals_decide, "approvals.decide", role_bits::admin | role_bits::approver},
+    // Admins and editors decide too: a chain may name them (role:editor, user:ed) as a level's
+    // approvers, and its levels decide who of them may decide on what.
+    {Permission::approvals_decide, "approvals.decide",
+     role_bits::admin | role_bits::editor | role_bits::approver},
     {Permission::approval_chains_read, "approval_chains.read", role_bits::readers},
     {Permission::approval_chains_write, "approval_chains.write", role_bits::admin},
     // Editors see secret names because workflows refer to them as {{ secrets.NAME }}.

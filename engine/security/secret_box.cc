@@ -173,6 +173,10 @@ std::string MasterKey::fingerprint() const {
   return hmac_sha256_hex(bytes(), "herald master key fingerprint v1").substr(0, 16);
 }
 
+std::string MasterKey::derive(std::string_view label) const {
+  return hmac_sha256(bytes(), label);
+}
+
 bool MasterKey::operator==(const MasterKey& other) const {
   return CRYPTO_memcmp(bytes_.data(), other.bytes_.data(), kSize) == 0;
 }

@@ -63,6 +63,10 @@ class MasterKey {
   // corruption, and an operator can compare keys across machines.
   std::string fingerprint() const;
 
+  // A key for another purpose (signing approval links): HMAC-SHA256(key, label), 32 raw bytes,
+  // from which this key cannot be recovered.
+  std::string derive(std::string_view label) const;
+
   // Constant time.
   bool operator==(const MasterKey& other) const;
 

@@ -30,6 +30,14 @@ StepOutcome StepOutcome::suspend_until(Clock::time_point at, Json output_when_re
   return outcome;
 }
 
+StepOutcome StepOutcome::rerun_at(Clock::time_point at) {
+  StepOutcome outcome;
+  outcome.kind = Kind::suspend;
+  outcome.resume_at = at;
+  outcome.rerun = true;
+  return outcome;
+}
+
 Status StepRegistry::add(StepInfo info) {
   if (steps_.count(info.name) != 0) {
     return make_error(ErrorCode::already_exists, "a step named '" + info.name + "' already exists");

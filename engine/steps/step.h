@@ -20,6 +20,10 @@ class Evaluator;
 struct Scope;
 }  // namespace herald::expr
 
+namespace herald::approvals {
+class Desk;
+}  // namespace herald::approvals
+
 namespace herald::steps {
 
 using Clock = std::chrono::system_clock;
@@ -62,6 +66,9 @@ struct StepContext {
   std::function<std::string(std::string_view text)> redact;
   // Where plugins keep their entries; null where there is none (then kv calls fail clearly).
   KeyValueStore* kv = nullptr;
+  // Where `approval` steps keep their approvals (engine/approvals/desk.h); null outside a
+  // store-backed engine.
+  approvals::Desk* approvals = nullptr;
 
   bool is_cancelled() const { return cancelled != nullptr && cancelled->load(); }
   // Time left before the deadline, or `fallback` when there is none.
@@ -80,11 +87,16 @@ struct StepOutcome {
   Json output = nullptr;           // done; or for suspend: the output once the wait ends
   std::vector<EmittedEvent> events;  // done: committed in the same transaction as the result
   Error error;                     // failed
-  Clock::time_point resume_at{};   // suspend
+  Clock::time_point resume_at{};   // suspend; time_point::max(): until woken
+  // suspend: run the step again when the wait ends (or something wakes it: a "rerun" timer),
+  // instead of ending it with `output` — how an approval waits for decisions and deadlines.
+  bool rerun = false;
 
   static StepOutcome done(Json output);
   static StepOutcome failed(Error error);
   static StepOutcome suspend_until(Clock::time_point at, Json output_when_resumed);
+  // Waits until `at` (time_point::max(): until woken) and then runs the step again.
+  static StepOutcome rerun_at(Clock::time_point at);
 };
 
 class Step {

@@ -23,7 +23,7 @@ const std::map<std::string, std::set<std::string>>& expected_matrix() {
       {"runs.cancel", {"admin", "editor"}},
       {"events.emit", {"admin", "editor"}},
       {"approvals.read", {"admin", "editor", "approver", "viewer"}},
-      {"approvals.decide", {"admin", "approver"}},
+      {"approvals.decide", {"admin", "editor", "approver"}},
       {"approval_chains.read", {"admin", "editor", "approver", "viewer"}},
       {"approval_chains.write", {"admin"}},
       {"secrets.read", {"admin", "editor"}},
