@@ -161,7 +161,8 @@ Status read_file(const std::string& path, Config& config) {
   if (!root.IsMap()) return config_error(path, root.Mark(), "expected a map of settings");
   static const std::vector<std::string> known = {
       "data_dir", "store",     "workers",        "env_allow", "lua",
-      "listen",   "log_level", "max_body_bytes", "plugins",   "notify"};
+      "listen",   "log_level", "max_body_bytes", "plugins",   "notify",
+      "public_url", "approvals"};
   for (const auto& entry : root) {
     auto key = entry.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -169,7 +170,7 @@ Status read_file(const std::string& path, Config& config) {
           path, entry.first.Mark(),
           "unknown setting '" + key +
               "'; known: data_dir, store, workers, env_allow, lua, listen, log_level, "
-              "max_body_bytes, plugins, notify");
+              "max_body_bytes, plugins, notify, public_url, approvals");
     }
   }
   try {
@@ -179,6 +180,34 @@ Status read_file(const std::string& path, Config& config) {
     if (root["listen"]) config.listen = root["listen"].as<std::string>();
     if (root["log_level"]) config.log_level = root["log_level"].as<std::string>();
     if (root["max_body_bytes"]) config.max_body_bytes = root["max_body_bytes"].as<size_t>();
+    if (auto url = root["public_url"]) {
+      config.public_url = url.as<std::string>();
+      if (config.public_url.rfind("http://", 0) != 0 && config.public_url.rfind("https://", 0) != 0) {
+        return config_error(path, url.Mark(),
+                            "public_url: expected the address people reach Herald at, like "
+                            "https://herald.example.com");
+      }
+    }
+    if (auto approvals = root["approvals"]) {
+      if (!approvals.IsMap()) {
+        return config_error(path, approvals.Mark(), "approvals: expected a map with `link_ttl`");
+      }
+      for (const auto& entry : approvals) {
+        if (entry.first.as<std::string>() != "link_ttl") {
+          return config_error(path, entry.first.Mark(),
+                              "unknown setting 'approvals." + entry.first.as<std::string>() +
+                                  "'; known: approvals.link_ttl");
+        }
+      }
+      if (auto ttl = approvals["link_ttl"]) {
+        auto parsed = parse_duration(ttl.as<std::string>());
+        if (!parsed.ok() || *parsed < std::chrono::seconds(1)) {
+          return config_error(path, ttl.Mark(),
+                              "approvals.link_ttl: expected a duration of at least 1s, like 72h");
+        }
+        config.approval_link_ttl = std::chrono::duration_cast<std::chrono::seconds>(*parsed);
+      }
+    }
     if (auto list = root["env_allow"]) {
       if (!list.IsSequence()) return config_error(path, list.Mark(), "env_allow: expected a list of names");
       for (const auto& name : list) config.env_allow.push_back(name.as<std::string>());
@@ -306,6 +335,7 @@ Result<Config> load_config(const std::string& path) {
   if (const char* v = std::getenv("HERALD_ENV_ALLOW")) config.env_allow = split_list(v);
   if (const char* v = std::getenv("HERALD_LISTEN"); v && *v) config.listen = v;
   if (const char* v = std::getenv("HERALD_LOG_LEVEL"); v && *v) config.log_level = v;
+  if (const char* v = std::getenv("HERALD_PUBLIC_URL"); v && *v) config.public_url = v;
   if (config.workers == 0) config.workers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   return config;
 }

@@ -21,6 +21,11 @@ struct Config {
   std::string listen = "127.0.0.1:8080";  // HERALD_LISTEN: where `herald serve` listens
   std::string log_level = "info";         // HERALD_LOG_LEVEL: trace, debug, info, warn, error
   size_t max_body_bytes = 1 << 20;        // request bodies over this get 413
+  // HERALD_PUBLIC_URL: the address people reach this server at, used in the signed decision
+  // links of approval messages; empty: http://<listen address>.
+  std::string public_url;
+  // approvals.link_ttl: how long a signed decision link stays valid.
+  std::chrono::seconds approval_link_ttl{std::chrono::hours(72)};
   // plugins.paths: folders (or files) to load plugins from, after the plugins built with Herald.
   // HERALD_PLUGINS_PATHS (colon-separated) replaces it when set.
   std::vector<std::string> plugin_paths;

@@ -101,6 +101,8 @@ int cmd_serve(const std::vector<std::string>& argv, Io& io) {
   options.http.host = address->first;
   options.http.port = address->second;
   options.http.max_body_bytes = config->max_body_bytes;
+  options.public_url = config->public_url;
+  options.approval_link_ttl = config->approval_link_ttl;
   server::Service service(std::move(options));
   auto started = service.start();
   if (!started.ok()) {

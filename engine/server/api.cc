@@ -19,10 +19,6 @@ namespace herald::server {
 using Clock = std::chrono::system_clock;
 using security::Permission;
 
-namespace {
-
-constexpr std::chrono::seconds kTokenCacheTtl{5};
-
 Json optional_time(const std::optional<store::TimePoint>& at) {
   return at ? Json(format_iso8601(*at)) : Json(nullptr);
 }
@@ -45,7 +41,7 @@ std::optional<std::string> query_value(const Request& request, const std::string
 }
 
 // The body as a JSON object; an empty body is an empty object when `empty_ok`.
-Result<Json> json_body(const Request& request, bool empty_ok = false) {
+Result<Json> json_body(const Request& request, bool empty_ok) {
   if (request.body.empty() && empty_ok) return Json::object();
   std::string type = request.content_type();
   if (type != "application/json") {
@@ -115,6 +111,10 @@ Result<Response> page_of(Json items, const Request& request, const std::string& 
   }
   return page(std::move(out), next);
 }
+
+namespace {
+
+constexpr std::chrono::seconds kTokenCacheTtl{5};
 
 Json step_json(const store::StepRecord& step) {
   Json out = {{"step", step.step_id},
@@ -277,45 +277,49 @@ void Service::Impl::forget_token(const std::string& token_id) {
 
 // ---- routes -----------------------------------------------------------------------------------
 
-void Service::Impl::add_api_routes() {
-  using Body = std::function<Result<Response>(Request&, const Actor&)>;
-  // Authenticate, rate-limit, authorize, then run; any Error becomes its JSON response.
-  auto guarded = [this](Permission permission, Body body) -> Handler {
-    return [this, permission, body = std::move(body)](Request& request) -> Response {
-      auto actor = authenticate(request);
-      if (!actor.ok()) return error_response(actor.error(), request.request_id);
-      if (options.api_rate_per_second > 0) {
-        auto now = std::chrono::steady_clock::now();
-        std::lock_guard lock(rate_mu);
-        Bucket& bucket = buckets[actor->token_id];
-        if (bucket.at == std::chrono::steady_clock::time_point{}) bucket = {options.api_burst, now};
-        double elapsed = std::chrono::duration<double>(now - bucket.at).count();
-        bucket.level = std::min(options.api_burst, bucket.level + elapsed * options.api_rate_per_second);
-        bucket.at = now;
-        if (bucket.level < 1.0) {
-          double wait = (1.0 - bucket.level) / options.api_rate_per_second;
-          Error error = make_error(ErrorCode::resource_exhausted, "too many requests for this token; slow down");
-          // error_response sends it as Retry-After (whole seconds, rounded up).
-          error.retry_after = std::chrono::milliseconds(static_cast<int64_t>(wait * 1000) + 1);
-          return error_response(error, request.request_id);
-        }
-        bucket.level -= 1.0;
+Handler Service::Impl::guarded(Permission permission, RouteBody body) {
+  return [this, permission, body = std::move(body)](Request& request) -> Response {
+    auto actor = authenticate(request);
+    if (!actor.ok()) return error_response(actor.error(), request.request_id);
+    if (options.api_rate_per_second > 0) {
+      auto now = std::chrono::steady_clock::now();
+      std::lock_guard lock(rate_mu);
+      Bucket& bucket = buckets[actor->token_id];
+      if (bucket.at == std::chrono::steady_clock::time_point{}) bucket = {options.api_burst, now};
+      double elapsed = std::chrono::duration<double>(now - bucket.at).count();
+      bucket.level = std::min(options.api_burst, bucket.level + elapsed * options.api_rate_per_second);
+      bucket.at = now;
+      if (bucket.level < 1.0) {
+        double wait = (1.0 - bucket.level) / options.api_rate_per_second;
+        Error error = make_error(ErrorCode::resource_exhausted, "too many requests for this token; slow down");
+        // error_response sends it as Retry-After (whole seconds, rounded up).
+        error.retry_after = std::chrono::milliseconds(static_cast<int64_t>(wait * 1000) + 1);
+        return error_response(error, request.request_id);
       }
-      if (!security::allows(actor->role, permission)) {
-        return error_response(make_error(ErrorCode::permission_denied,
-                                         "the role " + std::string(security::to_string(actor->role)) +
-                                             " may not do this (needs " +
-                                             std::string(security::to_string(permission)) + ")"),
-                              request.request_id);
-      }
-      auto result = body(request, *actor);
-      if (!result.ok()) return error_response(result.error(), request.request_id);
-      return std::move(result).value();
-    };
+      bucket.level -= 1.0;
+    }
+    if (!security::allows(actor->role, permission)) {
+      return error_response(make_error(ErrorCode::permission_denied,
+                                       "the role " + std::string(security::to_string(actor->role)) +
+                                           " may not do this (needs " +
+                                           std::string(security::to_string(permission)) + ")"),
+                            request.request_id);
+    }
+    auto result = body(request, *actor);
+    if (!result.ok()) return error_response(result.error(), request.request_id);
+    return std::move(result).value();
   };
-  auto add = [this, guarded](const std::string& method, const std::string& pattern, const std::string& summary,
-                             Permission permission, Body body) {
-    router.add(method, pattern, summary, guarded(permission, std::move(body)));
+}
+
+void Service::Impl::add_route(const std::string& method, const std::string& pattern,
+                              const std::string& summary, Permission permission, RouteBody body) {
+  router.add(method, pattern, summary, guarded(permission, std::move(body)));
+}
+
+void Service::Impl::add_api_routes() {
+  auto add = [this](const std::string& method, const std::string& pattern, const std::string& summary,
+                    Permission permission, RouteBody body) {
+    add_route(method, pattern, summary, permission, std::move(body));
   };
 
   router.add("GET", "/api/v1/openapi.json", "This API's OpenAPI 3 document", [](Request&) {

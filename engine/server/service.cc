@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/approvals/approval_step.h"
 #include "engine/common/duration.h"
 #include "engine/common/time.h"
 #include "engine/expr/evaluator.h"
@@ -58,7 +59,14 @@ bool truthy(const Json& value) { return !(value.is_null() || (value.is_boolean()
 Service::Impl::Impl(ServiceOptions o)
     : options(std::move(o)),
       registry(options.steps ? std::move(*options.steps) : steps::StepRegistry::with_builtins()),
-      parse_options(runtime::workflow_parse_options(registry)) {
+      parse_options() {
+  // Approvals need the store, which every service has: a registry made without them (tests, an
+  // embedding program) gets the step, telling approvers through `notify` when there is one.
+  if (registry.find("approval") == nullptr) {
+    const steps::StepInfo* notify = registry.find("notify");
+    (void)registry.add(approvals::make_approval_step(notify ? notify->step : nullptr));
+  }
+  parse_options = runtime::workflow_parse_options(registry);
   metrics.declare_counter("herald_runs_started_total", "Runs started, by workspace and workflow.",
                           {"workspace", "workflow"});
   metrics.declare_counter("herald_runs_retried_total",
@@ -87,7 +95,9 @@ Status Service::Impl::start() {
   store = std::move(opened).value();
 
   auto key = security::load_master_key(master_key_path(options.data_dir));
+  approvals::DeskOptions desk_options;
   if (key.ok()) {
+    desk_options.link_key = key->derive("herald approval links v1");
     box.emplace(std::move(key).value());
   } else {
     box_error = key.error().message;
@@ -105,6 +115,11 @@ Status Service::Impl::start() {
     return std::any_of(it->second.begin(), it->second.end(),
                        [&](const EventSubscription& sub) { return event_name_matches(sub.name, name); });
   };
+  desk_options.public_url = options.public_url;
+  desk_options.link_ttl = options.approval_link_ttl;
+  desk_options.wants_event = engine_options.wants_event;
+  desk = std::make_unique<approvals::Desk>(*store, std::move(desk_options));
+  engine_options.approvals = desk.get();
   engine = std::make_unique<runtime::Engine>(*store, registry, std::move(engine_options));
 
   metrics.gauge_callback("herald_ready_queue_depth",
@@ -126,8 +141,14 @@ Status Service::Impl::start() {
 
   add_public_routes();
   add_api_routes();
+  add_approval_routes();
   http = std::make_unique<HttpServer>(router, options.http, &metrics);
   if (auto status = http->start(); !status.ok()) return status;
+  if (options.public_url.empty()) {
+    // Links in notifications point at this server unless a public address is configured.
+    std::string host = options.http.host == "0.0.0.0" || options.http.host.empty() ? "127.0.0.1" : options.http.host;
+    desk->set_public_url("http://" + host + ":" + std::to_string(http->port()));
+  }
   ready = true;
   spdlog::info("herald serve: listening on {}:{}", options.http.host, http->port());
   return {};

@@ -29,6 +29,11 @@ struct ServiceOptions {
   std::chrono::milliseconds respond_timeout{30000};
   // SIGTERM: how long steps in flight may take to finish.
   std::chrono::milliseconds drain_grace{10000};
+  // Where people reach this server (approval links in notifications), e.g.
+  // "https://herald.agency.example"; empty: http://<listen address>.
+  std::string public_url;
+  // How long a signed approval link stays valid.
+  std::chrono::seconds approval_link_ttl{std::chrono::hours(72)};
   // The steps workflows may use (the built-ins plus plugin capabilities); unset: the built-ins.
   std::optional<steps::StepRegistry> steps;
 };

@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "engine/approvals/desk.h"
 #include "engine/model/workflow.h"
 #include "engine/security/hmac.h"
 #include "engine/security/roles.h"
@@ -70,6 +71,7 @@ struct Service::Impl {
   model::ParseOptions parse_options;
   Metrics metrics;
   Router router;
+  std::unique_ptr<approvals::Desk> desk;  // before the engine, which borrows it
   std::unique_ptr<runtime::Engine> engine;
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<HttpServer> http;
@@ -144,10 +146,35 @@ struct Service::Impl {
   void add_public_routes();
 
   // api.cc
+  using RouteBody = std::function<Result<Response>(Request&, const Actor&)>;
+  // Authenticates the bearer token, applies the token's rate limit, checks `permission` for its
+  // role, then runs `body`; any Error becomes its JSON response.
+  Handler guarded(security::Permission permission, RouteBody body);
+  void add_route(const std::string& method, const std::string& pattern, const std::string& summary,
+                 security::Permission permission, RouteBody body);
   Result<Actor> authenticate(const Request& request);
   void forget_token(const std::string& token_id);
   void add_api_routes();
+
+  // approvals_api.cc
+  void add_approval_routes();
 };
+
+// Request helpers of the route files (api.cc).
+Json optional_time(const std::optional<store::TimePoint>& at);
+// `limit`: 50 when absent; 1..1000 or invalid_argument.
+Result<int> limit_of(const Request& request);
+// A query parameter that is present and not empty.
+std::optional<std::string> query_value(const Request& request, const std::string& name);
+// The body as a JSON object (415 for another Content-Type); an empty body is {} when `empty_ok`.
+Result<Json> json_body(const Request& request, bool empty_ok = false);
+Result<std::string> string_field(const Json& body, const std::string& name, bool required);
+// {"items": [...], "next_cursor": ...}
+Response page(Json items, const std::optional<std::string>& next_cursor);
+// One page of a short list the store gives whole, by `limit` and `cursor` (the `key` field of
+// the last item of the previous page); `descending`: ordered by a number, highest first.
+Result<Response> page_of(Json items, const Request& request, const std::string& key,
+                         bool descending);
 
 // The JSON views the API returns (api.cc).
 Json run_json(const store::RunRecord& run);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/server/openapi.h"
@@ -87,6 +88,47 @@ class ApiRolesTest : public ApiTest {
       std::string user = workspace + "-member-" + std::to_string(n);
       EXPECT_EQ(put_json("/api/v1/users/" + user, admin_token, {{"role", "viewer"}}).status, 200);
       fill("{id}", user);
+    } else if (route.pattern.rfind("/api/v1/approval-policies/{name}", 0) == 0) {
+      std::string name = "policy-" + std::to_string(n);
+      EXPECT_EQ(call("PUT", "/api/v1/approval-policies/" + name, admin_token, policy_source(name, n),
+                     "application/yaml")
+                    .status,
+                201);
+      fill("{name}", name);
+    } else if (route.pattern == "/api/v1/groups/{name}") {
+      std::string name = "group-" + std::to_string(n);
+      EXPECT_EQ(put_json("/api/v1/groups/" + name, admin_token, {{"members", {user_of(workspace, Role::viewer)}}}).status,
+                200);
+      fill("{name}", name);
+    } else if (route.pattern == "/api/v1/delegations/{user}") {
+      // Each role acts on its own delegation: nobody needs users.manage for themselves.
+      std::string user = user_of(workspace, acting_role_);
+      EXPECT_EQ(put_json("/api/v1/delegations/" + user, admin_token, {{"delegate", user_of(workspace, Role::viewer) == user
+                                                                                       ? user_of(workspace, Role::editor)
+                                                                                       : user_of(workspace, Role::viewer)}})
+                    .status,
+                200);
+      fill("{user}", user);
+    } else if (route.pattern.rfind("/api/v1/approvals/{id}", 0) == 0) {
+      if (!approval_deployed_[workspace]) {
+        // Everyone who may decide is an approver; a viewer submits.
+        EXPECT_EQ(deploy(admin_token,
+                         "id: asks\nsteps:\n  - id: ask\n    uses: approval\n    with:\n"
+                         "      subject: { text: matrix }\n      submitter: " + user_of(workspace, Role::viewer) + "\n"
+                         "      chain:\n        - { name: all, approvers: [role:admin, role:editor, role:approver] }\n")
+                      .status,
+                  201);
+        approval_deployed_[workspace] = true;
+      }
+      std::string run = start_run("asks", Json::object(), workspace);
+      std::string id;
+      for (int i = 0; i < 500 && id.empty(); ++i) {
+        auto listed = get("/api/v1/approvals?run=" + run, admin_token);
+        if (listed.status == 200 && !listed.json["items"].empty()) id = listed.json["items"][0]["id"];
+        if (id.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      EXPECT_FALSE(id.empty()) << "no approval for run " << run;
+      fill("{id}", id);
     } else if (route.pattern.find('{') != std::string::npos) {
       ADD_FAILURE() << "the matrix does not know how to fill " << key << "; add it";
     }
@@ -115,6 +157,25 @@ class ApiRolesTest : public ApiTest {
       p.body = Json{{"role", "editor"}}.dump();
       p.content_type = "application/json";
       p.success = 200;
+    } else if (key == "PUT /api/v1/approval-policies/{name}") {
+      p.body = policy_source(p.path.substr(p.path.rfind('/') + 1), n + 1000);
+      p.content_type = "application/yaml";
+      p.success = 201;
+    } else if (key == "PUT /api/v1/groups/{name}") {
+      p.body = Json{{"members", {user_of(workspace, Role::editor)}}}.dump();
+      p.content_type = "application/json";
+      p.success = 200;
+    } else if (key == "PUT /api/v1/delegations/{user}") {
+      std::string user = user_of(workspace, acting_role_);
+      p.body = Json{{"delegate", user == user_of(workspace, Role::admin) ? user_of(workspace, Role::editor)
+                                                                           : user_of(workspace, Role::admin)}}
+                   .dump();
+      p.content_type = "application/json";
+      p.success = 200;
+    } else if (key == "POST /api/v1/approvals/{id}/decisions") {
+      p.body = Json{{"decision", "approve"}}.dump();
+      p.content_type = "application/json";
+      p.success = 201;
     } else if (key == "POST /api/v1/runs/{id}/cancel") {
       p.success = 202;
     } else if (key == "POST /api/v1/runs/{id}/retry") {
@@ -156,6 +217,13 @@ class ApiRolesTest : public ApiTest {
     return out;
   }
 
+  static std::string policy_source(const std::string& name, int n) {
+    return "name: " + name + "\ndescription: matrix " + std::to_string(n) +
+           "\nchain:\n  - { name: check, approvers: [role:approver] }\n";
+  }
+
+  Role acting_role_ = Role::admin;  // the role the matrix is calling with
+  std::map<std::string, bool> approval_deployed_;
   int counter_ = 0;
   std::set<std::string> created_;
   std::map<std::string, bool> sleeper_deployed_;
@@ -165,6 +233,7 @@ TEST_F(ApiRolesTest, EveryRouteTimesEveryRole) {
   for (const auto& [route, permission] : api_routes()) {
     for (Role role : security::kAllRoles) {
       SCOPED_TRACE(route.method + " " + route.pattern + " as " + std::string(security::to_string(role)));
+      acting_role_ = role;
       Prepared p = prepare(route, kAcme);
       auto reply = send(route, p, token(role));
       if (security::allows(role, permission)) {
@@ -212,9 +281,12 @@ TEST_F(ApiRolesTest, AnotherWorkspacesTokenNeverReachesAcmesObjects) {
 
   for (const auto& [route, permission] : api_routes()) {
     const std::string key = route.method + " " + route.pattern;
-    // Upserts by name act on the caller's own workspace: PUT /secrets/X sets globex's X. Nothing
-    // of acme's is read or changed, so there is no 404 to see.
-    if (key == "PUT /api/v1/secrets/{name}") continue;
+    // Upserts by name act on the caller's own workspace: PUT /secrets/X sets globex's X, and so do
+    // policies and groups. Nothing of acme's is read or changed, so there is no 404 to see.
+    if (key == "PUT /api/v1/secrets/{name}" || key == "PUT /api/v1/approval-policies/{name}" ||
+        key == "PUT /api/v1/groups/{name}") {
+      continue;
+    }
     for (Role role : security::kAllRoles) {
       SCOPED_TRACE(key + " as globex " + std::string(security::to_string(role)));
       Prepared p = prepare(route, kAcme);
