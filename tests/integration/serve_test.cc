@@ -18,27 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Starts `herald serve` on a free port and waits for its "listening" line; returns the base URL.
-std::string wait_for_listening(ChildProcess& server) {
-  std::regex listening("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
-  for (int i = 0; i < 300; ++i) {
-    std::smatch match;
-    std::string out = read_file(server.stdout_path());
-    if (std::regex_search(out, match, listening)) return match[1];
-    if (!server.running()) break;
-    std::this_thread::sleep_for(50ms);
-  }
-  ADD_FAILURE() << "herald serve did not start: " << read_file(server.stderr_path());
-  return "";
-}
-
 Json get_json(const std::string& url, const std::string& token) {
   auto reply = http_call("GET", url, {{"Authorization", "Bearer " + token}});
   Json body = Json::parse(reply.body, nullptr, false);

@@ -1,6 +1,12 @@
 #include "tests/support/herald_command.h"
 
+#include <gtest/gtest.h>
+
+#include <regex>
 #include <sstream>
+#include <thread>
+
+#include "tests/support/temp_dir.h"
 
 namespace herald::testing {
 
@@ -59,6 +65,19 @@ std::vector<Json> json_lines(const std::string& text) {
     if (!parsed.is_discarded() && parsed.is_object()) lines.push_back(std::move(parsed));
   }
   return lines;
+}
+
+std::string wait_for_listening(ChildProcess& server) {
+  std::regex listening("listening on (http://127\\.0\\.0\\.1:[0-9]+)");
+  for (int i = 0; i < 300; ++i) {
+    std::smatch match;
+    std::string out = read_file(server.stdout_path());
+    if (std::regex_search(out, match, listening)) return match[1];
+    if (!server.running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "herald serve did not start: " << read_file(server.stderr_path());
+  return "";
 }
 
 }  // namespace herald::testing

@@ -36,6 +36,10 @@ CommandResult run_herald_with_stdin(const std::vector<std::string>& args, const 
 ChildProcess start_herald(const std::vector<std::string>& args,
                           const std::map<std::string, std::string>& env = {});
 
+// Waits for a started `herald serve` to print its "listening on http://127.0.0.1:PORT" line and
+// returns that URL; "" (and a failed expectation with the server's stderr) when it did not start.
+std::string wait_for_listening(ChildProcess& server);
+
 // The JSON objects printed one per line (lines that are not JSON are skipped).
 std::vector<Json> json_lines(const std::string& text);
 
