@@ -80,28 +80,6 @@ Json to_json(const std::vector<T>& records) {
   return list;
 }
 
-template <typename T>
-T value_of(Result<T> result) {
-  EXPECT_TRUE(result.ok()) << result.error().message;
-  if (!result.ok()) throw std::runtime_error(result.error().message);
-  return std::move(result).value();
-}
-
-#define ASSERT_OK(expr)                                                    \
-  do {                                                                     \
-    auto _status = (expr);                                                 \
-    ASSERT_TRUE(_status.ok()) << #expr << ": " << _status.error().message; \
-  } while (false)
-
-#define EXPECT_CODE(expr, expected_code)                                                          \
-  do {                                                                                            \
-    auto _result = (expr);                                                                        \
-    EXPECT_FALSE(_result.ok()) << #expr << " succeeded";                                          \
-    if (!_result.ok()) {                                                                          \
-      EXPECT_EQ(_result.error().code, expected_code) << #expr << ": " << _result.error().message; \
-    }                                                                                             \
-  } while (false)
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

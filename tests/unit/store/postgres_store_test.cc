@@ -44,19 +44,6 @@ INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
                              "postgres", [] { return std::make_unique<PostgresHarness>(); }}),
                          StoreKindName{});
 
-template <typename T>
-T value_of(Result<T> result) {
-  EXPECT_TRUE(result.ok()) << result.error().message;
-  if (!result.ok()) throw std::runtime_error(result.error().message);
-  return std::move(result).value();
-}
-
-#define ASSERT_OK(expr)                                                    \
-  do {                                                                     \
-    auto status_ = (expr);                                                 \
-    ASSERT_TRUE(status_.ok()) << #expr << ": " << status_.error().message; \
-  } while (0)
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

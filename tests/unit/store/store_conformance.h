@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 
 #include "engine/store/store.h"
@@ -60,6 +61,30 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The value of a Result the test needs, failing the test (and leaving it by an exception the
+// test framework reports) when there is none.
+template <typename T>
+T value_of(Result<T> result) {
+  EXPECT_TRUE(result.ok()) << result.error().message;
+  if (!result.ok()) throw std::runtime_error(result.error().message);
+  return std::move(result).value();
+}
+
+#define ASSERT_OK(expr)                                                    \
+  do {                                                                     \
+    auto status_ = (expr);                                                 \
+    ASSERT_TRUE(status_.ok()) << #expr << ": " << status_.error().message; \
+  } while (false)
+
+#define EXPECT_CODE(expr, expected_code)                                                          \
+  do {                                                                                            \
+    auto result_ = (expr);                                                                        \
+    EXPECT_FALSE(result_.ok()) << #expr << " succeeded";                                          \
+    if (!result_.ok()) {                                                                          \
+      EXPECT_EQ(result_.error().code, expected_code) << #expr << ": " << result_.error().message; \
+    }                                                                                             \
+  } while (false)
 
 class StoreConformance : public ::testing::TestWithParam<StoreKind> {
  protected:

@@ -170,19 +170,6 @@ Json to_json(const std::vector<T>& records) {
   return list;
 }
 
-template <typename T>
-T value_of(Result<T> result) {
-  EXPECT_TRUE(result.ok()) << result.error().message;
-  if (!result.ok()) throw std::runtime_error(result.error().message);
-  return std::move(result).value();
-}
-
-#define ASSERT_OK(expr)                                                    \
-  do {                                                                     \
-    auto _status = (expr);                                                 \
-    ASSERT_TRUE(_status.ok()) << #expr << ": " << _status.error().message; \
-  } while (false)
-
 StepRecord make_step(const std::string& run_id, const std::string& step_id, int item = -1) {
   StepRecord step;
   step.run_id = run_id;
@@ -283,15 +270,6 @@ std::vector<std::string> workflow_ids_of(const std::vector<DeployedWorkflow>& de
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
-
-#define EXPECT_CODE(expr, expected_code)                                                          \
-  do {                                                                                            \
-    auto _result = (expr);                                                                        \
-    EXPECT_FALSE(_result.ok()) << #expr << " succeeded";                                          \
-    if (!_result.ok()) {                                                                          \
-      EXPECT_EQ(_result.error().code, expected_code) << #expr << ": " << _result.error().message; \
-    }                                                                                             \
-  } while (false)
 
 }  // namespace
 
