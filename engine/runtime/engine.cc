@@ -482,6 +482,7 @@ struct Engine::Impl {
     StepSlot& slot = run->slots[slot_index];
     Unit& unit = item < 0 ? slot.self : slot.elements[static_cast<size_t>(item)];
     unit.state = StepState::running;
+    unit.woken_while_running = false;
     unit.attempt += 1;
     run->in_flight += 1;
     if (item >= 0) slot.elements_in_flight += 1;
@@ -1077,9 +1078,12 @@ struct Engine::Impl {
         unit.finished_at.reset();
         // A rerun waiting for nothing in time (an approval without deadlines) has no timer: what
         // it waits for wakes it with one.
-        if (!(outcome.rerun && outcome.resume_at == Clock::time_point::max())) {
+        Clock::time_point resume_at = outcome.resume_at;
+        if (outcome.rerun && unit.woken_while_running) resume_at = now;
+        unit.woken_while_running = false;
+        if (!(outcome.rerun && resume_at == Clock::time_point::max())) {
           store::TimerRecord timer{0, r.record.id, slot.def->id, work.item,
-                                   outcome.rerun ? "rerun" : "wait", outcome.resume_at};
+                                   outcome.rerun ? "rerun" : "wait", resume_at};
           if (slot.on_error) timer.step_id = "on_error." + slot.def->id;
           commit.add_timers.push_back(timer);
         }
@@ -1217,7 +1221,10 @@ struct Engine::Impl {
         if (timer.item < 0) unit = &slot->self;
         else if (static_cast<size_t>(timer.item) < slot->elements.size()) unit = &slot->elements[static_cast<size_t>(timer.item)];
       }
-      if (unit != nullptr && unit->state == StepState::waiting && !store::is_final(run->record.state)) {
+      if (unit != nullptr && timer.kind == "rerun" && unit->state == StepState::running) {
+        unit->woken_while_running = true;
+      } else if (unit != nullptr && unit->state == StepState::waiting &&
+                 !store::is_final(run->record.state)) {
         if (timer.kind == "wait") {
           unit->state = StepState::succeeded;
           unit->finished_at = Clock::now();

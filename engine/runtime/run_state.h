@@ -27,6 +27,10 @@ struct Unit {
   Json logs = nullptr;  // the latest attempt's log lines (AttemptRecord::logs)
   std::optional<store::TimePoint> started_at;
   std::optional<store::TimePoint> finished_at;
+  // A "rerun" wake-up came while this attempt was running (a second decision while the approval
+  // step computes the first): it may have read the state from before, so when it asks to rerun
+  // it runs again at once instead of waiting.
+  bool woken_while_running = false;
 };
 
 struct StepSlot {

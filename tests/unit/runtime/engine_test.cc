@@ -102,6 +102,22 @@ class GateStep final : public steps::Step {
   bool open_ = false;
 };
 
+// Asks to run again until woken (as the approval step does), holding its first attempt until the
+// test opens it; done on its second run.
+class RerunStep final : public steps::Step {
+ public:
+  steps::StepOutcome run(const Json& input, steps::StepContext& context) override {
+    if (runs_++ > 0) return steps::StepOutcome::done({{"runs", runs_.load()}});
+    gate_.run(input, context);
+    return steps::StepOutcome::rerun_at(steps::Clock::time_point::max());
+  }
+  GateStep& gate() { return gate_; }
+
+ private:
+  std::atomic<int> runs_{0};
+  GateStep gate_;
+};
+
 class ThrowingStep final : public steps::Step {
  public:
   steps::StepOutcome run(const Json&, steps::StepContext&) override { throw std::runtime_error("boom"); }
@@ -436,6 +452,38 @@ steps:
   // Either limit may stop it first; both are reported as such, never as a crash.
   std::string code = run.error["code"];
   EXPECT_TRUE(code == "deadline_exceeded" || code == "resource_exhausted") << run.error.dump();
+}
+
+TEST_F(EngineTest, AWakeUpWhileTheStepRunsIsNotLost) {
+  // A decision that lands while the approval step is computing the previous one fires its
+  // "rerun" timer while the step is running; the step's answer (rerun when woken) was computed
+  // from the state before, so the engine must run it again rather than park it for good.
+  auto rerun = std::make_shared<RerunStep>();
+  ASSERT_TRUE(registry_.add({"rerun", "reruns when woken", {}, rerun}).ok());
+  auto id = engine().start_run(R"(
+id: woken
+steps:
+  - id: ask
+    uses: rerun
+)", "test.yaml", Json::object());
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(rerun->gate().wait_entered());
+  store::Commit commit;
+  commit.add_timers.push_back(store::TimerRecord{0, *id, "ask", -1, "rerun", std::chrono::system_clock::now()});
+  ASSERT_TRUE(store_->commit(commit).ok());
+  engine().wake();
+  bool fired = false;
+  for (int i = 0; i < 400 && !fired; ++i) {
+    auto timers = store_->timers_of_run(*id);
+    fired = timers.ok() && timers->empty();
+    if (!fired) std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(fired) << "the wake-up timer never fired";
+  rerun->gate().open();
+  auto record = engine().wait_for_run(*id, 10s);
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_EQ(record->state, RunState::succeeded);
+  EXPECT_EQ(steps_of(*id)["ask"].output["runs"], 2);
 }
 
 TEST_F(EngineTest, WaitIsATimerAndTheRunSleepsInTheStore) {
