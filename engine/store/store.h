@@ -1,5 +1,5 @@
 // The Store: where every workflow version, run, step, attempt and timer lives. One interface,
-// implementations under sqlite/ (embedded, the default) and later postgres/. The runtime commits
+// implementations under sqlite/ (embedded, the default) and postgres/ (libpqxx). The runtime commits
 // each state change through commit() before it takes the next action, so a crash at any moment
 // loses nothing that was already decided. No implementation-specific SQL leaks past this header.
 #pragma once
@@ -553,10 +553,12 @@ class Store {
 };
 
 // Opens a store from its URL: "sqlite:PATH" (or a plain path; "sqlite:///abs/path" also works,
-// and "sqlite::memory:" gives a private in-memory store for tests). Creates the file and its
-// folder when missing and applies migrations. Refuses, with the path in the message and the file
-// untouched: a file that is not a database, another program's database, and a store whose
-// schema is newer than this build. An unknown scheme is invalid_argument.
+// and "sqlite::memory:" gives a private in-memory store for tests), or
+// "postgres://USER:PASSWORD@HOST:PORT/DB" ("postgresql://" too; "?pool_size=N", 8 by default).
+// Creates the file and its folder when missing and applies migrations. Refuses, with the path in
+// the message and the file untouched: a file that is not a database, another program's database,
+// and a store whose schema is newer than this build. An unknown scheme is invalid_argument; an
+// unreachable server is unavailable, its password never in the message.
 Result<std::unique_ptr<Store>> open_store(const std::string& url);
 
 // A new run id: 26 characters, Crockford base32, time-ordered (ULID layout: 48-bit milliseconds,
