@@ -22,7 +22,22 @@ Json envelope_json(const ApprovalState& state, const std::vector<Event>& outbox)
   return Json{{"state", state.to_json()}, {"outbox", std::move(events)}};
 }
 
-std::string principal_of_origin(const Origin& origin) { return origin.actor; }
+// One audit entry of `origin`'s, on one object of the workspace.
+store::AuditRecord audit_entry(const std::string& workspace_id, const Origin& origin,
+                               std::string action, std::string object_type, std::string object_id,
+                               Json details, TimePoint at) {
+  store::AuditRecord entry;
+  entry.workspace_id = workspace_id;
+  entry.actor = origin.actor;
+  entry.action = std::move(action);
+  entry.object_type = std::move(object_type);
+  entry.object_id = std::move(object_id);
+  entry.address = origin.address;
+  entry.request_id = origin.request_id;
+  entry.details = std::move(details);
+  entry.at = at;
+  return entry;
+}
 
 // The audit entries a change's events stand for.
 std::vector<store::AuditRecord> audit_for(const store::ApprovalRecord& record,
@@ -30,23 +45,14 @@ std::vector<store::AuditRecord> audit_for(const store::ApprovalRecord& record,
                                           TimePoint now) {
   std::vector<store::AuditRecord> out;
   for (const auto& event : events) {
-    store::AuditRecord entry;
-    entry.workspace_id = record.workspace_id;
-    entry.actor = principal_of_origin(origin);
-    entry.action = event.type;
-    entry.object_type = "approval";
-    entry.object_id = record.id;
-    entry.address = origin.address;
-    entry.request_id = origin.request_id;
     Json details = Json::object();
-    for (const char* key : {"level", "group", "status", "decision", "closed_by", "round",
-                            "eligible", "notes", "deadline", "reminder", "of", "late", "pending",
-                            "approvers", "mode", "error"}) {
+    for (const char* key :
+         {"level", "group", "status", "decision", "closed_by", "round", "eligible", "notes",
+          "deadline", "reminder", "of", "late", "pending", "approvers", "mode", "error"}) {
       if (event.data.contains(key)) details[key] = event.data[key];
     }
-    entry.details = std::move(details);
-    entry.at = now;
-    out.push_back(std::move(entry));
+    out.push_back(audit_entry(record.workspace_id, origin, event.type, "approval", record.id,
+                              std::move(details), now));
   }
   return out;
 }
@@ -86,7 +92,9 @@ Result<Json> evaluate_over_subject(const Expression& expression, const Subject& 
   return value;
 }
 
-bool finished_status(const std::string& status) { return status != "pending"; }
+bool finished_status(const std::string& status) {
+  return status != "pending";
+}
 
 }  // namespace
 
@@ -103,8 +111,8 @@ Result<Envelope> read_envelope(const store::ApprovalRecord& record) {
   Envelope envelope{std::move(state).value(), {}};
   if (auto it = record.state.find("outbox"); it != record.state.end() && it->is_array()) {
     for (const auto& event : *it) {
-      envelope.outbox.push_back(Event{event.value("type", std::string()),
-                                      event.value("data", Json::object())});
+      envelope.outbox.push_back(
+          Event{event.value("type", std::string()), event.value("data", Json::object())});
     }
   }
   return envelope;
@@ -144,7 +152,8 @@ Result<std::optional<std::vector<std::string>>> StoreDirectory::group_members(
   if (workspace_id_.empty()) return std::optional<std::vector<std::string>>();
   auto record = store_.get_group(workspace_id_, group);
   if (!record.ok()) {
-    if (record.error().code == ErrorCode::not_found) return std::optional<std::vector<std::string>>();
+    if (record.error().code == ErrorCode::not_found)
+      return std::optional<std::vector<std::string>>();
     return record.error();
   }
   // Only current members count: someone who left the workspace stays in a group until an admin
@@ -178,7 +187,8 @@ Context lua_context(const Directory& directory) {
     if (!value.ok()) return value.error();
     return !(value->is_null() || (value->is_boolean() && !value->get<bool>()));
   };
-  context.evaluate_deadline_at = [](const Level& level, const Subject& subject) -> Result<TimePoint> {
+  context.evaluate_deadline_at = [](const Level& level,
+                                    const Subject& subject) -> Result<TimePoint> {
     auto value = evaluate_over_subject(level.deadline.at, subject);
     if (!value.ok()) return value.error();
     return time_of(*value, level.deadline.at);
@@ -188,7 +198,8 @@ Context lua_context(const Directory& directory) {
 
 // ---- desk -----------------------------------------------------------------------------------
 
-Desk::Desk(store::Store& store, DeskOptions options) : store_(store), options_(std::move(options)) {}
+Desk::Desk(store::Store& store, DeskOptions options)
+    : store_(store), options_(std::move(options)) {}
 
 Result<Desk::SavedPolicy> Desk::put_policy(std::string_view workspace_id, std::string_view name,
                                            std::string_view source, std::string_view file_name,
@@ -225,17 +236,10 @@ Result<Desk::SavedPolicy> Desk::put_policy(std::string_view workspace_id, std::s
   if (!stored.ok()) return stored.error();
   bool is_new = !previous.ok() || previous->version != stored->version;
   if (is_new) {
-    store::AuditRecord entry;
-    entry.workspace_id = record.workspace_id;
-    entry.actor = origin.actor;
-    entry.action = "approval_policy.put";
-    entry.object_type = "approval_policy";
-    entry.object_id = record.name;
-    entry.address = origin.address;
-    entry.request_id = origin.request_id;
-    entry.details = Json{{"version", stored->version}, {"source_hash", stored->source_hash}};
-    entry.at = record.created_at;
-    (void)store_.append_audit(entry);
+    (void)store_.append_audit(audit_entry(
+        record.workspace_id, origin, "approval_policy.put", "approval_policy", record.name,
+        Json{{"version", stored->version}, {"source_hash", stored->source_hash}},
+        record.created_at));
   }
   return SavedPolicy{*stored, std::move(*parsed.policy), is_new};
 }
@@ -254,9 +258,9 @@ Result<Desk::SavedPolicy> Desk::get_policy(std::string_view workspace_id, std::s
   }
   PolicyOutcome parsed = parse_policy(record->source, record->file_name);
   if (!parsed.ok()) {
-    return make_error(ErrorCode::internal, "the stored policy '" + std::string(name) +
-                                               "' no longer parses: " +
-                                               parsed.diagnostics.front().to_string());
+    return make_error(ErrorCode::internal,
+                      "the stored policy '" + std::string(name) +
+                          "' no longer parses: " + parsed.diagnostics.front().to_string());
   }
   return SavedPolicy{*record, std::move(*parsed.policy), false};
 }
@@ -382,8 +386,8 @@ Result<Desk::Decided> Desk::decide(std::string_view workspace_id, std::string_vi
   auto loaded = store_.get_approval(workspace_id, approval_id);
   if (!loaded.ok()) {
     if (loaded.error().code == ErrorCode::not_found) {
-      return make_error(ErrorCode::not_found,
-                        "there is no approval '" + std::string(approval_id) + "' in this workspace");
+      return make_error(ErrorCode::not_found, "there is no approval '" + std::string(approval_id) +
+                                                  "' in this workspace");
     }
     return loaded.error();
   }
@@ -401,25 +405,17 @@ Result<Desk::Decided> Desk::decide(std::string_view workspace_id, std::string_vi
     std::vector<store::AuditRecord> audit;
     {
       // The decision itself, with its comment and any edit: the events say only what it caused.
-      store::AuditRecord entry;
-      entry.workspace_id = record.workspace_id;
-      entry.actor = origin.actor;
-      entry.action = "approval.decision";
-      entry.object_type = "approval";
-      entry.object_id = record.id;
-      entry.address = origin.address;
-      entry.request_id = origin.request_id;
       const DecisionRecord& d = *outcome->decision;
-      entry.details = Json{{"level", d.level},
-                           {"round", d.round},
-                           {"verdict", to_string(d.verdict)},
-                           {"by", d.actor},
-                           {"for", d.on_behalf_of},
-                           {"channel", to_string(d.channel)},
-                           {"comment", d.comment},
-                           {"edited", d.edited_text.has_value()}};
-      entry.at = now;
-      audit.push_back(std::move(entry));
+      Json details = Json{{"level", d.level},
+                          {"round", d.round},
+                          {"verdict", to_string(d.verdict)},
+                          {"by", d.actor},
+                          {"for", d.on_behalf_of},
+                          {"channel", to_string(d.channel)},
+                          {"comment", d.comment},
+                          {"edited", d.edited_text.has_value()}};
+      audit.push_back(audit_entry(record.workspace_id, origin, "approval.decision", "approval",
+                                  record.id, std::move(details), now));
     }
     auto caused = audit_for(record, outcome->events, origin, now);
     audit.insert(audit.end(), caused.begin(), caused.end());
@@ -532,8 +528,7 @@ Result<std::vector<store::ApprovalRecord>> Desk::list(const store::ApprovalFilte
 
 // ---- JSON -----------------------------------------------------------------------------------
 
-Json approval_json(const store::ApprovalRecord& record, const ApprovalState& state,
-                   bool history) {
+Json approval_json(const store::ApprovalRecord& record, const ApprovalState& state, bool history) {
   Json levels = Json::array();
   std::map<std::string, Json> waiting_by_level;
   for (const auto& waiting : awaiting(state)) {
@@ -548,23 +543,25 @@ Json approval_json(const store::ApprovalRecord& record, const ApprovalState& sta
     }
     Json out = level.to_json();
     out["decisions"] = std::move(decisions);
-    out["awaiting"] = waiting_by_level.count(level.name) ? waiting_by_level[level.name] : Json::array();
+    out["awaiting"] =
+        waiting_by_level.count(level.name) ? waiting_by_level[level.name] : Json::array();
     levels.push_back(std::move(out));
   }
-  Json out = {{"id", record.id},
-              {"status", record.status},
-              {"subject", state.subject.to_json()},
-              {"original_text", state.original_text},
-              {"submitter", state.submitter},
-              {"policy", record.policy_name.empty() ? Json(nullptr) : Json(record.policy_name)},
-              {"policy_version", record.policy_name.empty() ? Json(nullptr) : Json(record.policy_version)},
-              {"run_id", record.run_id},
-              {"step", record.step_id},
-              {"round", state.round},
-              {"levels", std::move(levels)},
-              {"due_at", record.due_at ? Json(format_iso8601(*record.due_at)) : Json(nullptr)},
-              {"created_at", format_iso8601(record.created_at)},
-              {"updated_at", format_iso8601(record.updated_at)}};
+  Json out = {
+      {"id", record.id},
+      {"status", record.status},
+      {"subject", state.subject.to_json()},
+      {"original_text", state.original_text},
+      {"submitter", state.submitter},
+      {"policy", record.policy_name.empty() ? Json(nullptr) : Json(record.policy_name)},
+      {"policy_version", record.policy_name.empty() ? Json(nullptr) : Json(record.policy_version)},
+      {"run_id", record.run_id},
+      {"step", record.step_id},
+      {"round", state.round},
+      {"levels", std::move(levels)},
+      {"due_at", record.due_at ? Json(format_iso8601(*record.due_at)) : Json(nullptr)},
+      {"created_at", format_iso8601(record.created_at)},
+      {"updated_at", format_iso8601(record.updated_at)}};
   if (record.item >= 0) out["item"] = record.item;
   if (history) {
     Json decisions = Json::array();
