@@ -3,12 +3,14 @@
 #include <array>
 #include <filesystem>
 #include <initializer_list>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <string>
 #include <system_error>
 #include <utility>
 
+#include "engine/common/time.h"
 #include "engine/store/checks.h"
 #include "engine/store/postgres/postgres_store.h"
 #include "engine/store/sqlite/sqlite_store.h"
@@ -119,7 +121,7 @@ std::optional<StepState> parse_step_state(std::string_view text) {
 bool Commit::empty() const {
   return insert_runs.empty() && !update_run && steps.empty() && attempts.empty() &&
          add_timers.empty() && delete_timers.empty() && delete_timers_of_runs.empty() &&
-         add_events.empty() && consume_events.empty() && schedule_marks.empty();
+         add_events.empty() && consume_events.empty() && schedule_marks.empty() && !release;
 }
 
 void Commit::append(Commit&& later) {
@@ -136,6 +138,41 @@ void Commit::append(Commit&& later) {
   move_all(add_events, later.add_events);
   move_all(consume_events, later.consume_events);
   move_all(schedule_marks, later.schedule_marks);
+  if (later.lease_inserted) lease_inserted = std::move(later.lease_inserted);
+  if (later.fence) fence = std::move(later.fence);
+  release = release || later.release;
+}
+
+Status check_lease_fields(const Commit& commit) {
+  if (commit.release && !commit.fence) {
+    return make_error(ErrorCode::invalid_argument, "a commit that releases a lease must name it");
+  }
+  if (commit.lease_inserted && (commit.insert_runs.empty() || commit.lease_inserted->owner.empty())) {
+    return make_error(ErrorCode::invalid_argument,
+                      "a lease for inserted runs needs runs to insert and an owner");
+  }
+  return ok_status();
+}
+
+Status check_lease_token(const RunLease& fence, int64_t stored_token) {
+  if (stored_token == fence.token) return ok_status();
+  return make_error(ErrorCode::aborted,
+                    "the lease on run " + fence.run_id + " is lost: it was claimed again (token " +
+                        std::to_string(stored_token) + ", this change was made under " +
+                        std::to_string(fence.token) + ")");
+}
+
+int64_t lease_cutoff(const ClaimRequest& request) {
+  if (request.take_over) return std::numeric_limits<int64_t>::max();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(request.now.time_since_epoch())
+      .count();
+}
+
+Error schedule_mark_behind(const ScheduleMark& mark) {
+  return make_error(ErrorCode::failed_precondition,
+                    "schedule " + std::to_string(mark.trigger_index) + " of workflow " +
+                        mark.workflow_id + " already fired at " + format_iso8601(mark.last_fire) +
+                        " or later");
 }
 
 Status check_slug(std::string_view what, std::string_view id) {

@@ -125,6 +125,37 @@ struct ScheduleMark {
   TimePoint last_fire;
 };
 
+// ---- leases: which engine drives a run -------------------------------------------------------
+// One engine at a time drives a run: the one holding its lease. Every claim of a run gives a
+// larger fencing token; a Commit made under a lease (Commit::fence) is refused with `aborted` once
+// the run was claimed again since, so an engine whose lease expired while it was stalled (a long
+// GC-like pause, a partition from the database) cannot write over the new owner's work.
+
+struct RunLease {
+  std::string run_id;
+  int64_t token = 0;
+};
+
+// Inserted runs leased at once to the engine that starts them: it drives them without a claim.
+struct LeaseGrant {
+  std::string owner;
+  TimePoint until;
+};
+
+struct ClaimRequest {
+  std::string owner;      // the claiming engine, e.g. "host:pid:random"
+  TimePoint now;          // leases that end at or before this are over
+  TimePoint lease_until;  // when the claimed leases end unless renewed
+  int limit = 64;         // none when <= 0
+  // Empty: any claimable run, oldest lease first: queued or running with no live lease, or
+  // waiting with a timer due by `now` and no live lease. Otherwise only these runs, in any state
+  // (a failed run is claimed to be retried), unless another owner's lease on them is live; a run
+  // already leased to `owner` keeps its token and gets the new end.
+  std::vector<std::string> run_ids;
+  // Also take runs that other owners' live leases hold (`herald resume` after a crash).
+  bool take_over = false;
+};
+
 // Everything one state change writes, committed in one transaction. Steps and attempts are
 // upserted by their keys ((run_id, step_id, item) and (run_id, step_id, item, attempt)).
 // Applied in field order, except that timer deletions come before add_timers (so one Commit can
@@ -149,8 +180,19 @@ struct Commit {
   // is already consumed (another dispatcher got there first), or not stored, fails the Commit
   // with failed_precondition, so an event starts its runs exactly once.
   std::vector<int64_t> consume_events;
-  // Schedule fires being recorded (with the runs they start): upserted by their key.
+  // Schedule fires being recorded (with the runs they start): upserted by their key. A mark only
+  // moves forward: one at or before the stored mark fails the Commit with failed_precondition
+  // (another scheduler recorded that fire first), so a fire starts its runs once, however many
+  // schedulers there are.
   std::vector<ScheduleMark> schedule_marks;
+  // With insert_runs: the runs are inserted leased to this owner (token 1); unset, they are free
+  // for any engine to claim.
+  std::optional<LeaseGrant> lease_inserted;
+  // The lease this change is made under: unless the run's stored token is still this one, the
+  // Commit fails with `aborted` and writes nothing.
+  std::optional<RunLease> fence;
+  // With fence: the lease ends in the same transaction (the run finished, or waits for a timer).
+  bool release = false;
   // True when the Commit writes nothing.
   bool empty() const;
   // Adds the writes of a Commit that comes after this one: committing the result writes what
@@ -402,6 +444,20 @@ class Store {
   virtual Result<std::vector<StepRecord>> get_steps(std::string_view run_id) = 0;
   // In timeline order: started_at, then step_id, item, attempt.
   virtual Result<std::vector<AttemptRecord>> get_attempts(std::string_view run_id) = 0;
+
+  // ---- leases (see RunLease) ----------------------------------------------------------------
+
+  // Leases the runs the request selects (at most `limit`) to its owner; returns them with their
+  // tokens. Engines claiming at the same time never get the same run.
+  virtual Result<std::vector<RunLease>> claim_runs(const ClaimRequest& request) = 0;
+  // Moves the end of these leases to `until`; returns the ids of the runs whose lease is lost (the
+  // token is no longer theirs, or the run is gone). A lease that ended but was not claimed by
+  // anyone since is renewed.
+  virtual Result<std::vector<std::string>> renew_leases(const std::vector<RunLease>& leases,
+                                                        TimePoint until) = 0;
+  // Ends these leases now (an engine shutting down), so other engines take the runs over at once;
+  // a lease that is no longer held is left alone.
+  virtual Status release_leases(const std::vector<RunLease>& leases) = 0;
 
   // Timers due at or before `now`, oldest first (ties by id); none when limit <= 0.
   virtual Result<std::vector<TimerRecord>> due_timers(TimePoint now, int limit) = 0;

@@ -294,12 +294,21 @@ CREATE INDEX approval_delegations_by_delegate
   ON approval_delegations (workspace_id, delegate_id);
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations{{
+// Leases, as in the SQLite store (migration 6 there, where the reasons are written).
+constexpr const char* kRunLeases = R"sql(
+ALTER TABLE runs ADD COLUMN lease_owner TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN lease_token BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN lease_expires_at BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX runs_claimable ON runs (lease_expires_at, id) WHERE state IN ('queued', 'running');
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations{{
     {1, "initial schema", kInitialSchema},
     {2, "rendered vars of a run", kRunVars},
     {3, "workspaces, deployments, events, tenancy, secrets and audit", kWorkspaces},
     {4, "plugin key-value entries, and the log lines of each attempt", kPluginKv},
     {5, "approvals, approval policies, groups and delegations", kApprovals},
+    {6, "run leases, so several engines share the runs", kRunLeases},
 }};
 
 }  // namespace

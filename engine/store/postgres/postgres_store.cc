@@ -29,8 +29,9 @@ namespace {
 
 constexpr const char* kInsertRun =
     "INSERT INTO runs (id, workflow_id, workflow_version_id, state, inputs, trigger_data, error,"
-    " created_at, started_at, finished_at, updated_at, vars, workspace_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    " created_at, started_at, finished_at, updated_at, vars, workspace_id, lease_owner,"
+    " lease_token, lease_expires_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 // As in SQLite, the state has a statement of its own that leaves the row alone when the state
 // is unchanged: an UPDATE naming an indexed column cannot be a HOT update, even when the value
 // stays the same.
@@ -69,7 +70,31 @@ constexpr const char* kEventExists = "SELECT 1 FROM events WHERE id = $1";
 constexpr const char* kUpsertScheduleMark =
     "INSERT INTO schedule_marks (workspace_id, workflow_id, trigger_index, last_fire)"
     " VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id, workflow_id, trigger_index)"
-    " DO UPDATE SET last_fire = excluded.last_fire";
+    " DO UPDATE SET last_fire = excluded.last_fire"
+    " WHERE schedule_marks.last_fire < excluded.last_fire";
+constexpr const char* kLeaseToken = "SELECT lease_token FROM runs WHERE id = $1";
+constexpr const char* kReleaseLease =
+    "UPDATE runs SET lease_owner = '', lease_expires_at = 0 WHERE id = $1 AND lease_token = $2";
+constexpr const char* kRenewLease =
+    "UPDATE runs SET lease_expires_at = $3"
+    " WHERE id = $1 AND lease_token = $2 AND lease_owner <> ''";
+// $1 leases ending by then are over (now, or the end of time for a take-over), $2 limit, $3 now.
+// SKIP LOCKED: engines claiming at once each take other runs instead of
+// queueing behind one another's row locks.
+constexpr const char* kClaimableRuns =
+    "SELECT id FROM runs WHERE state IN ('queued', 'running') AND lease_expires_at <= $1"
+    " ORDER BY lease_expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED";
+// Driven from the due timers (an index range), never from the waiting runs, which may be many.
+constexpr const char* kClaimableByTimer =
+    "SELECT r.id FROM runs r WHERE r.id IN (SELECT t.run_id FROM timers t WHERE t.due_at <= $3"
+    " ORDER BY t.due_at LIMIT 1000) AND r.state = 'waiting' AND r.lease_expires_at <= $1"
+    " LIMIT $2 FOR UPDATE OF r SKIP LOCKED";
+// $1 run, $2 owner, $3 lease end, $4 leases ending by then are over; as in the SQLite store. A concurrent claimer waits for
+// the row lock, then READ COMMITTED re-checks the WHERE against the new lease and changes nothing.
+constexpr const char* kClaimRun =
+    "UPDATE runs SET lease_token = CASE WHEN lease_owner = $2 THEN lease_token"
+    " ELSE lease_token + 1 END, lease_owner = $2, lease_expires_at = $3"
+    " WHERE id = $1 AND (lease_expires_at <= $4 OR lease_owner = $2) RETURNING lease_token";
 
 #define HERALD_RUN_COLUMNS                                                           \
   "SELECT id, workflow_id, workflow_version_id, state, inputs, trigger_data, error," \
@@ -646,7 +671,7 @@ Status lock_key(Tx& tx, const std::string& key) {
 
 // --- Commit parts ---
 
-Status insert_run(Tx& tx, const RunRecord& run) {
+Status insert_run(Tx& tx, const RunRecord& run, const std::optional<LeaseGrant>& lease) {
   Params params;
   params.text(run.id)
       .text(run.workflow_id)
@@ -660,7 +685,10 @@ Status insert_run(Tx& tx, const RunRecord& run) {
       .time(run.finished_at)
       .time(run.updated_at)
       .json(run.vars)
-      .text(run.workspace_id);
+      .text(run.workspace_id)
+      .text(lease ? std::string_view(lease->owner) : std::string_view(""))
+      .integer(lease ? 1 : 0)
+      .integer(lease ? to_millis(lease->until) : 0);
   auto status = execute(tx, kInsertRun, params, "inserting a run");
   if (!status && status.error().code == ErrorCode::already_exists) {
     return make_error(ErrorCode::already_exists, "run " + run.id + " already exists");
@@ -796,15 +824,46 @@ Status upsert_schedule_mark(Tx& tx, const ScheduleMark& mark) {
       .text(mark.workflow_id)
       .integer(mark.trigger_index)
       .time(mark.last_fire);
-  return with_context(execute(tx, kUpsertScheduleMark, params, {}),
-                      "storing the schedule mark of workflow " + mark.workflow_id);
+  auto stored = changed(tx, kUpsertScheduleMark, params,
+                        "storing the schedule mark of workflow " + mark.workflow_id);
+  if (!stored) return std::move(stored).error();
+  if (*stored == 0) return schedule_mark_behind(mark);
+  return ok_status();
+}
+
+Status check_fence(Tx& tx, const RunLease& fence) {
+  auto rows = tx.exec(kLeaseToken, Params().text(fence.run_id),
+                      "reading the lease of run " + fence.run_id);
+  if (!rows) return std::move(rows).error();
+  if (rows->empty()) return make_error(ErrorCode::not_found, "run " + fence.run_id + " is not stored");
+  return check_lease_token(fence, (*rows)[0][0].as<int64_t>());
+}
+
+// Runs `sql` with (run id, token[, until]) for each lease; returns the ids it changed no row of.
+Result<std::vector<std::string>> update_leases(Tx& tx, const char* sql,
+                                               const std::vector<RunLease>& leases,
+                                               std::optional<TimePoint> until) {
+  std::vector<std::string> unchanged;
+  for (const auto& lease : leases) {
+    Params params;
+    params.text(lease.run_id).integer(lease.token);
+    if (until) params.time(*until);
+    auto count = changed(tx, sql, params, "updating the lease of run " + lease.run_id);
+    if (!count) return std::move(count).error();
+    if (*count == 0) unchanged.push_back(lease.run_id);
+  }
+  return unchanged;
 }
 
 // Everything in one Commit, in the SQLite store's order: the runs first (so their steps can
 // refer to them), timer deletions before additions (so "replace this run's timers" works).
 Status apply(Tx& tx, const Commit& commit) {
+  if (auto status = check_lease_fields(commit); !status) return status;
   for (const auto& run : commit.insert_runs) {
-    if (auto status = insert_run(tx, run); !status) return status;
+    if (auto status = insert_run(tx, run, commit.lease_inserted); !status) return status;
+  }
+  if (commit.fence) {
+    if (auto status = check_fence(tx, *commit.fence); !status) return status;
   }
   if (commit.update_run) {
     if (auto status = update_run(tx, *commit.update_run); !status) return status;
@@ -840,6 +899,10 @@ Status apply(Tx& tx, const Commit& commit) {
   }
   for (const auto& mark : commit.schedule_marks) {
     if (auto status = upsert_schedule_mark(tx, mark); !status) return status;
+  }
+  if (commit.release) {
+    auto released = update_leases(tx, kReleaseLease, {*commit.fence}, std::nullopt);
+    if (!released) return std::move(released).error();
   }
   return ok_status();
 }
@@ -1046,7 +1109,7 @@ Result<WorkflowVersion> PostgresStore::put_workflow_version(std::string_view wor
 // batches them because it has one writer), so there is nothing to gain from grouping them and a
 // failing Commit never touches another's.
 Status PostgresStore::commit(const Commit& commit) {
-  if (commit.empty()) return ok_status();
+  if (commit.empty() && !commit.fence) return ok_status();
   return write<void>(*pool_, "committing", [&](Tx& tx) { return apply(tx, commit); });
 }
 
@@ -1129,6 +1192,54 @@ Result<std::vector<AttemptRecord>> PostgresStore::get_attempts(std::string_view 
   return read<std::vector<AttemptRecord>>(*pool_, what, [&](Tx& tx) {
     return read_all<AttemptRecord>(tx, kGetAttempts, Params().text(run_id), read_attempt, what);
   });
+}
+
+Result<std::vector<RunLease>> PostgresStore::claim_runs(const ClaimRequest& request) {
+  if (request.limit <= 0) return std::vector<RunLease>{};
+  return write<std::vector<RunLease>>(
+      *pool_, "claiming runs", [&](Tx& tx) -> Result<std::vector<RunLease>> {
+        std::vector<std::string> candidates = request.run_ids;
+        if (candidates.empty()) {
+          for (const char* sql : {kClaimableRuns, kClaimableByTimer}) {
+            const auto room = static_cast<int64_t>(request.limit) -
+                              static_cast<int64_t>(candidates.size());
+            if (room <= 0) break;
+            Params params;
+            params.integer(lease_cutoff(request)).integer(room);
+            if (sql == kClaimableByTimer) params.time(request.now);
+            auto rows = tx.exec(sql, params, "finding runs to claim");
+            if (!rows) return std::move(rows).error();
+            for (const auto& row : *rows) candidates.push_back(row[0].as<std::string>());
+          }
+        }
+        std::vector<RunLease> claimed;
+        for (const auto& id : candidates) {
+          if (claimed.size() >= static_cast<size_t>(request.limit)) break;
+          Params params;
+          params.text(id).text(request.owner).time(request.lease_until).integer(lease_cutoff(request));
+          auto rows = tx.exec(kClaimRun, params, "claiming run " + id);
+          if (!rows) return std::move(rows).error();
+          if (!rows->empty()) claimed.push_back({id, (*rows)[0][0].as<int64_t>()});
+        }
+        return claimed;
+      });
+}
+
+Result<std::vector<std::string>> PostgresStore::renew_leases(const std::vector<RunLease>& leases,
+                                                             TimePoint until) {
+  if (leases.empty()) return std::vector<std::string>{};
+  return write<std::vector<std::string>>(*pool_, "renewing leases", [&](Tx& tx) {
+    return update_leases(tx, kRenewLease, leases, until);
+  });
+}
+
+Status PostgresStore::release_leases(const std::vector<RunLease>& leases) {
+  if (leases.empty()) return ok_status();
+  auto released = write<std::vector<std::string>>(*pool_, "releasing leases", [&](Tx& tx) {
+    return update_leases(tx, kReleaseLease, leases, std::nullopt);
+  });
+  if (!released) return std::move(released).error();
+  return ok_status();
 }
 
 Result<std::vector<TimerRecord>> PostgresStore::due_timers(TimePoint now, int limit) {

@@ -313,12 +313,23 @@ CREATE TABLE approval_delegations (
 CREATE INDEX approval_delegations_by_delegate ON approval_delegations (workspace_id, delegate_id);
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations{{
+// Leases (store.h, RunLease). A free run has lease_expires_at 0, so "no live lease" is one range
+// condition, and the partial index holds only the runs a claim can take without a timer: the
+// claim poll reads the unleased ones first, however many runs other engines hold.
+constexpr const char* kRunLeases = R"sql(
+ALTER TABLE runs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN lease_token INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_claimable ON runs (lease_expires_at, id) WHERE state IN ('queued', 'running');
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations{{
     {1, "initial schema", kInitialSchema},
     {2, "rendered vars of a run", kRunVars},
     {3, "workspaces, deployments, events, tenancy, secrets and audit", kWorkspaces},
     {4, "plugin key-value entries, and the log lines of each attempt", kPluginKv},
     {5, "approvals, approval policies, groups and delegations", kApprovals},
+    {6, "run leases, so several engines share the runs", kRunLeases},
 }};
 
 }  // namespace

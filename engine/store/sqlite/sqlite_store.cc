@@ -26,8 +26,9 @@ namespace {
 
 constexpr const char* kInsertRun =
     "INSERT INTO runs (id, workflow_id, workflow_version_id, state, inputs, trigger_data, error,"
-    " created_at, started_at, finished_at, updated_at, vars, workspace_id)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    " created_at, started_at, finished_at, updated_at, vars, workspace_id, lease_owner,"
+    " lease_token, lease_expires_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 // The state is set by a statement of its own that leaves the row alone when it already has that
 // state: most commits of a run do not change its state, and an UPDATE that names an indexed
 // column rewrites that index entry (one more page per commit) even when the value is the same.
@@ -65,7 +66,27 @@ constexpr const char* kEventExists = "SELECT 1 FROM events WHERE id = ?1";
 constexpr const char* kUpsertScheduleMark =
     "INSERT INTO schedule_marks (workspace_id, workflow_id, trigger_index, last_fire)"
     " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace_id, workflow_id, trigger_index)"
-    " DO UPDATE SET last_fire = excluded.last_fire";
+    " DO UPDATE SET last_fire = excluded.last_fire"
+    " WHERE schedule_marks.last_fire < excluded.last_fire";
+constexpr const char* kLeaseToken = "SELECT lease_token FROM runs WHERE id = ?1";
+constexpr const char* kReleaseLease =
+    "UPDATE runs SET lease_owner = '', lease_expires_at = 0 WHERE id = ?1 AND lease_token = ?2";
+constexpr const char* kRenewLease =
+    "UPDATE runs SET lease_expires_at = ?3"
+    " WHERE id = ?1 AND lease_token = ?2 AND lease_owner <> ''";
+// ?1 leases ending by then are over (now, or the end of time for a take-over), ?2 limit, ?3 now.
+constexpr const char* kClaimableRuns =
+    "SELECT id FROM runs WHERE state IN ('queued', 'running') AND lease_expires_at <= ?1"
+    " ORDER BY lease_expires_at, id LIMIT ?2";
+constexpr const char* kClaimableByTimer =
+    "SELECT DISTINCT t.run_id FROM timers t JOIN runs r ON r.id = t.run_id"
+    " WHERE t.due_at <= ?3 AND r.state = 'waiting' AND r.lease_expires_at <= ?1 LIMIT ?2";
+// ?1 run, ?2 owner, ?3 lease end, ?4 leases ending by then are over. A new owner gets a larger token; the same owner keeps
+// its token (nobody claimed the run in between, or the owner would have changed).
+constexpr const char* kClaimRun =
+    "UPDATE runs SET lease_token = CASE WHEN lease_owner = ?2 THEN lease_token"
+    " ELSE lease_token + 1 END, lease_owner = ?2, lease_expires_at = ?3"
+    " WHERE id = ?1 AND (lease_expires_at <= ?4 OR lease_owner = ?2) RETURNING lease_token";
 
 #define HERALD_RUN_COLUMNS                                                           \
   "SELECT id, workflow_id, workflow_version_id, state, inputs, trigger_data, error," \
@@ -541,7 +562,7 @@ int changes(Connection& db) {
 
 // --- Commit parts ---
 
-Status insert_run(Connection& db, const RunRecord& run) {
+Status insert_run(Connection& db, const RunRecord& run, const std::optional<LeaseGrant>& lease) {
   auto stmt = db.prepare(kInsertRun);
   if (!stmt) return std::move(stmt).error();
   stmt->bind(1, run.id);
@@ -557,6 +578,9 @@ Status insert_run(Connection& db, const RunRecord& run) {
   stmt->bind(11, run.updated_at);
   stmt->bind_json(12, run.vars);
   stmt->bind(13, run.workspace_id);
+  stmt->bind(14, lease ? std::string_view(lease->owner) : std::string_view(""));
+  stmt->bind(15, int64_t{lease ? 1 : 0});
+  stmt->bind(16, lease ? sqlite::to_millis(lease->until) : int64_t{0});
   auto status = stmt->run("inserting a run");
   if (!status && status.error().code == ErrorCode::already_exists) {
     return make_error(ErrorCode::already_exists, "run " + run.id + " already exists");
@@ -733,14 +757,49 @@ Status upsert_schedule_mark(Connection& db, const ScheduleMark& mark) {
     return with_context(std::move(status),
                         "storing the schedule mark of workflow " + mark.workflow_id);
   }
+  if (changes(db) == 0) return schedule_mark_behind(mark);
   return status;
+}
+
+// The fence of a Commit: the run's lease must still carry the token the change is made under.
+Status check_fence(Connection& db, const RunLease& fence) {
+  auto stmt = db.prepare(kLeaseToken);
+  if (!stmt) return std::move(stmt).error();
+  stmt->bind(1, fence.run_id);
+  auto row = stmt->step("reading the lease of run " + fence.run_id);
+  if (!row) return std::move(row).error();
+  if (!*row) return make_error(ErrorCode::not_found, "run " + fence.run_id + " is not stored");
+  return check_lease_token(fence, stmt->column_int64(0));
+}
+
+// Runs `sql` with (run id, token) for each lease; returns the ids of those it changed no row of.
+Result<std::vector<std::string>> update_leases(Connection& db, const char* sql,
+                                               const std::vector<RunLease>& leases,
+                                               std::optional<TimePoint> until) {
+  std::vector<std::string> unchanged;
+  for (const auto& lease : leases) {
+    auto stmt = db.prepare(sql);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, lease.run_id);
+    stmt->bind(2, lease.token);
+    if (until) stmt->bind(3, *until);
+    if (auto status = stmt->run("updating the lease of run " + lease.run_id); !status) {
+      return std::move(status).error();
+    }
+    if (changes(db) == 0) unchanged.push_back(lease.run_id);
+  }
+  return unchanged;
 }
 
 // Everything in one Commit, in a fixed order: the runs first (so their steps can refer to them),
 // timer deletions before additions (so "replace this run's timers" works in one Commit).
 Status apply(Connection& db, const Commit& commit) {
+  if (auto status = check_lease_fields(commit); !status) return status;
   for (const auto& run : commit.insert_runs) {
-    if (auto status = insert_run(db, run); !status) return status;
+    if (auto status = insert_run(db, run, commit.lease_inserted); !status) return status;
+  }
+  if (commit.fence) {
+    if (auto status = check_fence(db, *commit.fence); !status) return status;
   }
   if (commit.update_run) {
     if (auto status = update_run(db, *commit.update_run); !status) return status;
@@ -773,6 +832,10 @@ Status apply(Connection& db, const Commit& commit) {
   }
   for (const auto& mark : commit.schedule_marks) {
     if (auto status = upsert_schedule_mark(db, mark); !status) return status;
+  }
+  if (commit.release) {
+    auto released = update_leases(db, kReleaseLease, {*commit.fence}, std::nullopt);
+    if (!released) return std::move(released).error();
   }
   return ok_status();
 }
@@ -1312,6 +1375,86 @@ Result<std::vector<AttemptRecord>> SqliteStore::get_attempts(std::string_view ru
     return read_all<AttemptRecord>(*stmt, read_attempt,
                                    "reading the attempts of run " + std::string(run_id));
   });
+}
+
+namespace {
+
+// The runs a claim with no named runs may take, at most `limit`.
+Result<std::vector<std::string>> claimable_runs(Connection& db, const ClaimRequest& request) {
+  std::vector<std::string> candidates;
+  for (const char* sql : {kClaimableRuns, kClaimableByTimer}) {
+    const auto room =
+        static_cast<int64_t>(request.limit) - static_cast<int64_t>(candidates.size());
+    if (room <= 0) break;
+    auto stmt = db.prepare(sql);
+    if (!stmt) return std::move(stmt).error();
+    stmt->bind(1, lease_cutoff(request));
+    stmt->bind(2, room);
+    if (sql == kClaimableByTimer) stmt->bind(3, request.now);
+    while (true) {
+      auto row = stmt->step("finding runs to claim");
+      if (!row) return std::move(row).error();
+      if (!*row) break;
+      candidates.emplace_back(stmt->column_text(0));
+    }
+  }
+  return candidates;
+}
+
+}  // namespace
+
+Result<std::vector<RunLease>> SqliteStore::claim_runs(const ClaimRequest& request) {
+  if (request.limit <= 0) return std::vector<RunLease>{};
+  if (request.run_ids.empty()) {
+    // Idle engines poll: look on a reader first, so a poll that finds nothing never queues up
+    // behind the writer (nor holds it up).
+    auto found = with_reader([&](Connection& db) { return claimable_runs(db, request); });
+    if (!found) return std::move(found).error();
+    if (found->empty()) return std::vector<RunLease>{};
+  }
+  return with_writer<std::vector<RunLease>>(
+      [&](Connection& db) -> Result<std::vector<RunLease>> {
+        std::vector<std::string> candidates = request.run_ids;
+        if (candidates.empty()) {
+          auto found = claimable_runs(db, request);
+          if (!found) return std::move(found).error();
+          candidates = std::move(*found);
+        }
+        std::vector<RunLease> claimed;
+        for (const auto& id : candidates) {
+          if (claimed.size() >= static_cast<size_t>(request.limit)) break;
+          auto stmt = db.prepare(kClaimRun);
+          if (!stmt) return std::move(stmt).error();
+          stmt->bind(1, id);
+          stmt->bind(2, request.owner);
+          stmt->bind(3, request.lease_until);
+          stmt->bind(4, lease_cutoff(request));
+          auto row = stmt->step("claiming run " + id);
+          if (!row) return std::move(row).error();
+          if (*row) claimed.push_back({id, stmt->column_int64(0)});
+          // RETURNING rows are produced as the statement runs; finish it before the next one.
+          while (*row) {
+            row = stmt->step("claiming run " + id);
+            if (!row) return std::move(row).error();
+          }
+        }
+        return claimed;
+      });
+}
+
+Result<std::vector<std::string>> SqliteStore::renew_leases(const std::vector<RunLease>& leases,
+                                                           TimePoint until) {
+  if (leases.empty()) return std::vector<std::string>{};
+  return with_writer<std::vector<std::string>>(
+      [&](Connection& db) { return update_leases(db, kRenewLease, leases, until); });
+}
+
+Status SqliteStore::release_leases(const std::vector<RunLease>& leases) {
+  if (leases.empty()) return ok_status();
+  auto released = with_writer<std::vector<std::string>>(
+      [&](Connection& db) { return update_leases(db, kReleaseLease, leases, std::nullopt); });
+  if (!released) return std::move(released).error();
+  return ok_status();
 }
 
 Result<std::vector<TimerRecord>> SqliteStore::due_timers(TimePoint now, int limit) {

@@ -46,6 +46,10 @@ class SqliteStore final : public Store {
   Result<std::vector<std::string>> unfinished_run_ids() override;
   Result<std::vector<StepRecord>> get_steps(std::string_view run_id) override;
   Result<std::vector<AttemptRecord>> get_attempts(std::string_view run_id) override;
+  Result<std::vector<RunLease>> claim_runs(const ClaimRequest& request) override;
+  Result<std::vector<std::string>> renew_leases(const std::vector<RunLease>& leases,
+                                                TimePoint until) override;
+  Status release_leases(const std::vector<RunLease>& leases) override;
   Result<std::vector<TimerRecord>> due_timers(TimePoint now, int limit) override;
   Result<std::optional<TimePoint>> next_timer_due() override;
   Result<std::vector<TimerRecord>> timers_of_run(std::string_view run_id) override;

@@ -15,11 +15,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Fixed times with a millisecond part, so precision loss would show.
-TimePoint at(int64_t millis) {
-  return TimePoint(milliseconds(millis));
-}
-constexpr int64_t kT0 = 1'700'000'000'123;
 
 constexpr const char* kAbcSha256 =
     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";

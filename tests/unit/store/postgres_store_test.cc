@@ -48,10 +48,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-TimePoint at(int64_t millis) {
-  return TimePoint(milliseconds(millis));
-}
-constexpr int64_t kT0 = 1'700'000'000'123;
 
 RunRecord make_run(const std::string& id, int64_t version_id) {
   RunRecord run;

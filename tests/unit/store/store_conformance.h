@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -61,6 +63,12 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Fixed times with a millisecond part, so precision loss would show.
+inline TimePoint at(int64_t millis) {
+  return TimePoint(std::chrono::milliseconds(millis));
+}
+inline constexpr int64_t kT0 = 1'700'000'000'123;
 
 // The value of a Result the test needs, failing the test (and leaving it by an exception the
 // test framework reports) when there is none.

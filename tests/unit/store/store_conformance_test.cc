@@ -17,11 +17,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Fixed times with a millisecond part, so precision loss would show.
-TimePoint at(int64_t millis) {
-  return TimePoint(milliseconds(millis));
-}
-constexpr int64_t kT0 = 1'700'000'000'123;
 
 Json time_json(const std::optional<TimePoint>& time) {
   if (!time) return nullptr;
@@ -1384,13 +1379,43 @@ TEST_P(StoreConformance, ScheduleMarksAreUpsertedByKeyAndListedInKeyOrder) {
   EXPECT_EQ(to_json(value_of(store().schedule_marks())),
             to_json(std::vector{m[3], m[2], m[1], m[0]}));
 
-  // The same key again moves its time (backwards too: the store records, it does not judge).
+  // The same key again moves its time forward.
   Commit fire;
-  fire.schedule_marks = {make_mark("acme", "launch", 0, kT0 + 100),
-                         make_mark("globex", "digest", 0, kT0)};
+  fire.schedule_marks = {make_mark("acme", "launch", 0, kT0 + 100)};
   ASSERT_OK(store().commit(fire));
   EXPECT_EQ(to_json(value_of(store().schedule_marks())),
-            to_json(std::vector{m[3], fire.schedule_marks[0], m[1], fire.schedule_marks[1]}));
+            to_json(std::vector{m[3], fire.schedule_marks[0], m[1], m[0]}));
+}
+
+// Two schedulers that compute the same fire both try to record it: only the first Commit is
+// stored, runs and all, so the fire starts its runs once.
+TEST_P(StoreConformance, AScheduleMarkAtOrBeforeTheStoredOneFailsTheWholeCommit) {
+  const int64_t version = version_id("digest", "acme");
+  auto fire_commit = [&](const std::string& run_id, int64_t fire) {
+    RunRecord run;
+    run.id = run_id;
+    run.workspace_id = "acme";
+    run.workflow_id = "digest";
+    run.workflow_version_id = version;
+    run.created_at = run.updated_at = at(kT0);
+    Commit commit;
+    commit.insert_runs = {run};
+    commit.schedule_marks = {make_mark("acme", "digest", 0, fire)};
+    return commit;
+  };
+  ASSERT_OK(store().commit(fire_commit("run-a", kT0 + 60'000)));
+  for (int64_t fire : {kT0 + 60'000, kT0}) {
+    auto second = store().commit(fire_commit("run-b", fire));
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().code, ErrorCode::failed_precondition);
+    EXPECT_NE(second.error().message.find("already fired"), std::string::npos)
+        << second.error().message;
+    EXPECT_CODE(store().get_run("run-b"), ErrorCode::not_found);
+  }
+  auto marks = value_of(store().schedule_marks());
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks[0].last_fire, at(kT0 + 60'000));
+  ASSERT_OK(store().commit(fire_commit("run-c", kT0 + 120'000)));
 }
 
 // --- Deployments ---
