@@ -182,7 +182,9 @@ int cmd_resume(const std::vector<std::string>& argv, Io& io) {
   if (!args.ok()) return usage_error(io, args.error().message);
   if (args->has("help")) {
     io.out << "Usage: herald resume\n\nContinues every unfinished run in the store (what a restart "
-              "does) and returns when none is left, waiting ones included.\n\n"
+              "does) and returns when none is left, waiting ones included. It takes runs over from\n"
+              "any engine, even one whose lease looks alive: run it after a crash, not next to a\n"
+              "running `herald serve` or `herald worker`.\n\n"
            << flags_help(specs);
     return kExitOk;
   }
@@ -194,6 +196,8 @@ int cmd_resume(const std::vector<std::string>& argv, Io& io) {
   ProgressPrinter printer(io.out, args->has("json") || !io.interactive);
   auto options = engine_options(config);
   options.on_progress = [&printer](const runtime::ProgressEvent& e) { printer(e); };
+  // After a crash the dead process's leases would hold its runs until they end.
+  options.take_over_leases = true;
   auto registry = step_registry(config);
   if (!registry.ok()) return report(io, registry.error());
   runtime::Engine engine(*store, *registry, options);
@@ -494,6 +498,7 @@ Commands:
   resume           continue every unfinished run in the store
   cron next EXPR   print the next fire times of a cron expression (--tz ZONE)
   serve            run the HTTP API, webhooks, the scheduler and the workers
+  worker           run workflows, the scheduler and event triggers for `serve --no-workers`
   init             create the first workspace, its admin and a token
   workspace        create | list workspaces
   user             add | list | remove members of a workspace
@@ -544,6 +549,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (command == "approvals") return cmd_approvals(rest, io);
   if (command == "cron") return cmd_cron(rest, io);
   if (command == "serve") return cmd_serve(rest, io);
+  if (command == "worker") return cmd_worker(rest, io);
   if (command == "init") return cmd_init(rest, io);
   if (command == "workspace") return cmd_workspace(rest, io);
   if (command == "user") return cmd_user(rest, io);

@@ -115,6 +115,8 @@ runtime::EngineOptions engine_options(const Config& config) {
   options.limits = config.limits;
   options.env = config.env_json();
   options.secrets = config.secrets_json();
+  options.lease_duration = config.lease;
+  options.poll_interval = config.poll;
   return options;
 }
 

@@ -72,6 +72,7 @@ Result<Json> parse_input_flags(const ParsedArgs& args);
 
 // Subcommands in other files.
 int cmd_serve(const std::vector<std::string>& argv, Io& io);
+int cmd_worker(const std::vector<std::string>& argv, Io& io);
 int cmd_init(const std::vector<std::string>& argv, Io& io);
 int cmd_workspace(const std::vector<std::string>& argv, Io& io);
 int cmd_user(const std::vector<std::string>& argv, Io& io);

@@ -162,7 +162,7 @@ Status read_file(const std::string& path, Config& config) {
   static const std::vector<std::string> known = {
       "data_dir", "store",     "workers",        "env_allow", "lua",
       "listen",   "log_level", "max_body_bytes", "plugins",   "notify",
-      "public_url", "approvals"};
+      "public_url", "approvals", "engine"};
   for (const auto& entry : root) {
     auto key = entry.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -170,7 +170,7 @@ Status read_file(const std::string& path, Config& config) {
           path, entry.first.Mark(),
           "unknown setting '" + key +
               "'; known: data_dir, store, workers, env_allow, lua, listen, log_level, "
-              "max_body_bytes, plugins, notify, public_url, approvals");
+              "max_body_bytes, plugins, notify, public_url, approvals, engine");
     }
   }
   try {
@@ -186,6 +186,27 @@ Status read_file(const std::string& path, Config& config) {
         return config_error(path, url.Mark(),
                             "public_url: expected the address people reach Herald at, like "
                             "https://herald.example.com");
+      }
+    }
+    if (auto engine = root["engine"]) {
+      if (!engine.IsMap()) {
+        return config_error(path, engine.Mark(), "engine: expected a map with `lease` and `poll`");
+      }
+      for (const auto& entry : engine) {
+        const auto key = entry.first.as<std::string>();
+        if (key != "lease" && key != "poll") {
+          return config_error(path, entry.first.Mark(),
+                              "unknown setting 'engine." + key + "'; known: engine.lease, engine.poll");
+        }
+        auto parsed = parse_duration(entry.second.as<std::string>());
+        const auto least = key == "lease" ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(10);
+        if (!parsed.ok() || *parsed < least) {
+          return config_error(path, entry.second.Mark(),
+                              "engine." + key + ": expected a duration of at least " +
+                                  (key == "lease" ? "1s, like 30s" : "10ms, like 1s"));
+        }
+        (key == "lease" ? config.lease : config.poll) =
+            std::chrono::duration_cast<std::chrono::milliseconds>(*parsed);
       }
     }
     if (auto approvals = root["approvals"]) {

@@ -39,6 +39,10 @@ struct Config {
   // as written (not templates). See docs/steps/notify.md.
   Json notify_channels = Json::object();
 
+  // engine.lease: how long a run stays with an engine that stops renewing its lease (it died);
+  // engine.poll: how often an idle engine looks for work without a wake-up.
+  std::chrono::milliseconds lease{30'000};
+  std::chrono::milliseconds poll{1'000};
   std::string effective_store_url() const;
   Json env_json() const;      // the allowed environment variables that are set
   Json secrets_json() const;  // HERALD_SECRET_<NAME> variables, as secrets.<NAME>

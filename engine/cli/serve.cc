@@ -43,28 +43,48 @@ class JsonLineFormatter final : public spdlog::formatter {
 const std::vector<FlagSpec> kServeFlags = {
     {"listen", true, false, "address to listen on (HERALD_LISTEN, default 127.0.0.1:8080)", "HOST:PORT"},
     {"workers", true, false, "worker threads (HERALD_WORKERS, default: the number of cores)", "N"},
+    {"no-workers", false, false, "only the API and webhooks: `herald worker` processes run the work", ""},
 };
 
-}  // namespace
+const std::vector<FlagSpec> kWorkerFlags = {
+    {"listen", true, false, "where /healthz, /readyz and /metrics answer (default: a free port)", "HOST:PORT"},
+    {"workers", true, false, "worker threads (HERALD_WORKERS, default: the number of cores)", "N"},
+};
 
-int cmd_serve(const std::vector<std::string>& argv, Io& io) {
-  auto specs = with_store_flags(kServeFlags);
-  auto args = parse_args(argv, specs, "herald serve");
+// `herald serve` (api and workers, or the API alone) and `herald worker` (workers alone).
+int run_service(const std::vector<std::string>& argv, Io& io, bool worker) {
+  const char* name = worker ? "herald worker" : "herald serve";
+  auto specs = with_store_flags(worker ? kWorkerFlags : kServeFlags);
+  auto args = parse_args(argv, specs, name);
   if (!args.ok()) return usage_error(io, args.error().message);
   if (args->has("help")) {
-    io.out << "Usage: herald serve [--config FILE] [--listen HOST:PORT]\n\n"
-              "Runs the REST API (/api/v1), webhooks (/hooks/WORKSPACE/PATH), /healthz, /readyz and\n"
-              "/metrics, the scheduler and the workers in one process. SIGTERM or SIGINT drains:\n"
-              "new requests are refused, steps in flight get a grace period, the rest resumes on\n"
-              "the next start. Logs are JSON lines on stderr.\n\n"
-           << flags_help(specs);
+    if (worker) {
+      io.out << "Usage: herald worker [--config FILE] [--store URL]\n\n"
+                "Runs workflows, the scheduler and the event triggers for every `herald serve\n"
+                "--no-workers` sharing its store, without the API. Start as many as you need: they\n"
+                "share the runs through leases in the store, and cron fires once across all of\n"
+                "them. /healthz, /readyz and /metrics answer on --listen. SIGTERM drains like\n"
+                "`herald serve`.\n\n"
+             << flags_help(specs);
+    } else {
+      io.out << "Usage: herald serve [--config FILE] [--listen HOST:PORT] [--no-workers]\n\n"
+                "Runs the REST API (/api/v1), webhooks (/hooks/WORKSPACE/PATH), /healthz, /readyz and\n"
+                "/metrics, the scheduler and the workers in one process (with --no-workers, only the\n"
+                "API: `herald worker` processes run the work). SIGTERM or SIGINT drains: new requests\n"
+                "are refused, steps in flight get a grace period, the rest resumes on the next start.\n"
+                "Logs are JSON lines on stderr.\n\n"
+             << flags_help(specs);
+    }
     return kExitOk;
   }
-  if (!args->positional.empty()) return usage_error(io, "herald serve takes no arguments");
+  if (!args->positional.empty()) return usage_error(io, std::string(name) + " takes no arguments");
   auto config = load_config(args->value("config").value_or(""));
   if (!config.ok()) return report(io, config.error());
   if (auto dir = args->value("data-dir")) config->data_dir = *dir;
   if (auto url = args->value("store")) config->store_url = *url;
+  // Workers on one machine would fight over the API's port: a worker listens where told, or on a
+  // free port.
+  if (worker) config->listen = "127.0.0.1:0";
   if (auto listen = args->value("listen")) config->listen = *listen;
   if (auto workers = args->value("workers")) {
     try {
@@ -103,13 +123,15 @@ int cmd_serve(const std::vector<std::string>& argv, Io& io) {
   options.http.max_body_bytes = config->max_body_bytes;
   options.public_url = config->public_url;
   options.approval_link_ttl = config->approval_link_ttl;
+  options.api = !worker;
+  options.workers = worker || !args->has("no-workers");
   server::Service service(std::move(options));
   auto started = service.start();
   if (!started.ok()) {
-    spdlog::error("herald serve: {}", started.error().message);
+    spdlog::error("{}: {}", name, started.error().message);
     return report(io, started.error());
   }
-  io.out << "herald serve: listening on http://" << address->first << ":" << service.port() << "\n" << std::flush;
+  io.out << name << ": listening on http://" << address->first << ":" << service.port() << "\n" << std::flush;
 
   int received = 0;
   sigwait(&signals, &received);
@@ -123,5 +145,11 @@ int cmd_serve(const std::vector<std::string>& argv, Io& io) {
   spdlog::info("stopped");
   return kExitOk;
 }
+
+}  // namespace
+
+int cmd_serve(const std::vector<std::string>& argv, Io& io) { return run_service(argv, io, false); }
+
+int cmd_worker(const std::vector<std::string>& argv, Io& io) { return run_service(argv, io, true); }
 
 }  // namespace herald::cli

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
 #include <random>
 #include <thread>
+
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -64,6 +67,18 @@ struct WorkItem {
 constexpr size_t kMaxAttemptLogLines = 200;
 constexpr size_t kMaxAttemptLogLineBytes = 4000;
 
+// "<host>:<pid>:<random>": unique among the engines sharing a store, and telling an operator
+// reading the runs table which machine and process holds a lease.
+std::string default_engine_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  std::random_device random;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", random());
+  return std::string(host[0] != '\0' ? host : "herald") + ":" + std::to_string(getpid()) + ":" +
+         suffix;
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -110,6 +125,13 @@ struct Engine::Impl {
   std::mutex owned_mu;
   std::set<std::string> owned;  // with own_runs_only: the runs this engine started
 
+  // Leases: the runs this engine holds (in memory, or asleep with own_runs_only), by run id,
+  // with their fencing tokens.
+  std::string owner;
+  std::mutex leases_mu;
+  std::map<std::string, int64_t> held;
+  std::chrono::steady_clock::time_point next_renewal{};
+
   // Signalled when a run finishes or is dropped from memory.
   std::mutex done_mu;
   std::condition_variable done_cv;
@@ -133,7 +155,14 @@ struct Engine::Impl {
       own_desk = std::make_unique<approvals::Desk>(store);
       approvals = own_desk.get();
     }
-    timer_thread = std::thread([this] { timer_loop(); });
+    owner = options.engine_id.empty() ? default_engine_id() : options.engine_id;
+    if (options.lease_duration < std::chrono::milliseconds(100)) {
+      options.lease_duration = std::chrono::milliseconds(100);
+    }
+    if (options.poll_interval <= std::chrono::milliseconds(0)) {
+      options.poll_interval = kTimerPollInterval;
+    }
+    if (options.drive_runs) timer_thread = std::thread([this] { timer_loop(); });
   }
 
   ~Impl() { stop(); }
@@ -163,7 +192,88 @@ struct Engine::Impl {
       }
     }
     pool.join();
+    release_all_leases();
     return true;
+  }
+
+  // Cancels a run that another engine drives (or that this one, driving none, cannot): a timer
+  // of kind "cancel", due now, which the driving engine fires.
+  Status request_cancel(const std::string& run_id) {
+    auto record = store.get_run(run_id);
+    if (!record.ok()) return record.error();
+    if (store::is_final(record->state)) {
+      return make_error(ErrorCode::failed_precondition,
+                        "run " + run_id + " is already " + std::string(store::to_string(record->state)));
+    }
+    store::Commit commit;
+    commit.add_timers.push_back({0, run_id, "", -1, "cancel", Clock::now()});
+    if (auto status = store.commit(commit); !status.ok()) return status;
+    announce();
+    wake_timer_loop();
+    return {};
+  }
+
+  // ---- leases ----------------------------------------------------------------------------
+
+  store::TimePoint lease_end() const { return Clock::now() + options.lease_duration; }
+
+  void hold(const std::string& run_id, int64_t token) {
+    std::lock_guard lock(leases_mu);
+    held[run_id] = token;
+  }
+
+  void let_go(const std::string& run_id) {
+    std::lock_guard lock(leases_mu);
+    held.erase(run_id);
+  }
+
+  bool holds(const std::string& run_id) {
+    std::lock_guard lock(leases_mu);
+    return held.count(run_id) != 0;
+  }
+
+  std::vector<store::RunLease> held_leases() {
+    std::lock_guard lock(leases_mu);
+    std::vector<store::RunLease> leases;
+    leases.reserve(held.size());
+    for (const auto& [id, token] : held) leases.push_back({id, token});
+    return leases;
+  }
+
+  // Every lease/3, so that one failed renewal still leaves time for the next.
+  void renew_leases_if_due() {
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_renewal) return;
+    next_renewal = now + options.lease_duration / 3;
+    auto leases = held_leases();
+    if (leases.empty()) return;
+    auto lost = store.renew_leases(leases, lease_end());
+    if (!lost.ok()) {
+      spdlog::warn("renewing {} run lease(s) failed: {}", leases.size(), lost.error().message);
+      return;
+    }
+    for (const auto& id : *lost) {
+      spdlog::warn("run {}: lease lost to another engine; this engine stops driving it", id);
+      let_go(id);
+    }
+  }
+
+  // A clean stop: the runs go back to the store at once for other engines (or the next start)
+  // instead of when their leases end.
+  void release_all_leases() {
+    auto leases = held_leases();
+    if (leases.empty()) return;
+    if (auto status = store.release_leases(leases); !status.ok()) {
+      spdlog::warn("releasing {} run lease(s) failed (they end on their own): {}", leases.size(),
+                   status.error().message);
+      return;
+    }
+    std::lock_guard lock(leases_mu);
+    held.clear();
+  }
+
+  void announce() {
+    if (options.announce_work) options.announce_work();
   }
 
   bool is_stopping() {
@@ -369,10 +479,46 @@ struct Engine::Impl {
       run_lock.unlock();
       active.erase(it);
     }
+    store::ClaimRequest claim;
+    claim.owner = owner;
+    claim.now = Clock::now();
+    claim.lease_until = claim.now + options.lease_duration;
+    claim.limit = 1;
+    claim.run_ids = {run_id};
+    auto claimed = store.claim_runs(claim);
+    if (!claimed.ok()) return claimed.error();
+    if (claimed->empty()) {
+      auto record = store.get_run(run_id);
+      if (!record.ok()) return record.error();
+      return make_error(ErrorCode::unavailable,
+                        "run " + run_id + " is driven by another engine right now");
+    }
     auto loaded = load_run(run_id);
-    if (!loaded.ok()) return loaded.error();
+    if (!loaded.ok()) {
+      (void)store.release_leases(*claimed);
+      return loaded.error();
+    }
+    (*loaded)->lease_token = claimed->front().token;
+    hold(run_id, (*loaded)->lease_token);
     active.emplace(run_id, *loaded);
     return *loaded;
+  }
+
+  // Drops a run that was loaded for a look (a cancel or retry it turned out not to need) and
+  // gives its lease back.
+  void put_back(const std::shared_ptr<ActiveRun>& run) {
+    int64_t token = 0;
+    {
+      std::lock_guard lock(run->mu);
+      if (run->in_flight > 0 || run->evicted) return;
+      if (!store::is_final(run->record.state) && run->record.state != RunState::waiting) return;
+      run->evicted = true;
+      token = run->lease_token;
+    }
+    evict(run);
+    if (options.own_runs_only && !store::is_final(run->record.state)) return;
+    (void)store.release_leases({{run->record.id, token}});
+    let_go(run->record.id);
   }
 
   void evict(const std::shared_ptr<ActiveRun>& run) {
@@ -756,7 +902,8 @@ struct Engine::Impl {
          r.record.error.is_null() ? std::nullopt : std::optional<Error>(Error::from_json(r.record.error)));
   }
 
-  // Commits what the run deferred, then `commit`. Called with the run's lock held.
+  // Commits what the run deferred, then `commit`, under the run's lease. Called with the run's
+  // lock held.
   Status commit_run(ActiveRun& r, store::Commit& commit) {
     if (!r.deferred.empty()) {
       store::Commit merged = std::move(r.deferred);
@@ -764,6 +911,7 @@ struct Engine::Impl {
       merged.append(std::move(commit));
       commit = std::move(merged);
     }
+    if (r.lease_token > 0) commit.fence = store::RunLease{r.record.id, r.lease_token};
     return store.commit(commit);
   }
 
@@ -792,6 +940,14 @@ struct Engine::Impl {
                                            store::Commit& commit, std::vector<WorkItem> dispatch,
                                            bool* drop) {
     *drop = false;
+    const bool goes = run->in_flight == 0 && dispatch.empty() &&
+                      (store::is_final(run->record.state) || run->record.state == RunState::waiting);
+    // A run that leaves memory gives its lease back with its last commit, so that whoever its
+    // timer wakes (this engine or another) can claim it; `herald run` keeps its own runs.
+    const bool release =
+        goes && run->lease_token > 0 &&
+        (store::is_final(run->record.state) || !options.own_runs_only);
+    if (release) commit.release = true;
     if (!commit.empty() && can_defer(*run, commit, dispatch)) {
       run->deferred.append(std::move(commit));
     } else if (!commit.empty() || !run->deferred.empty()) {
@@ -799,7 +955,13 @@ struct Engine::Impl {
       if (!status.ok()) {
         // The store refused the change: what is in memory is now ahead of it. Drop the run from
         // memory; the next load (a restart, `herald resume`) continues from what was committed.
-        spdlog::error("run {}: store commit failed: {}", run->record.id, status.error().message);
+        if (status.error().code == ErrorCode::aborted) {
+          spdlog::warn("run {}: {}; this engine stops driving it", run->record.id,
+                       status.error().message);
+        } else {
+          spdlog::error("run {}: store commit failed: {}", run->record.id, status.error().message);
+        }
+        let_go(run->record.id);
         for (auto& item : dispatch) {
           (void)item;
           run->in_flight -= 1;
@@ -810,8 +972,8 @@ struct Engine::Impl {
       }
       if (!commit.add_timers.empty()) wake_timer_loop();
     }
-    if (run->in_flight == 0 && dispatch.empty() &&
-        (store::is_final(run->record.state) || run->record.state == RunState::waiting)) {
+    if (release) let_go(run->record.id);
+    if (goes) {
       run->evicted = true;
       *drop = true;
     }
@@ -930,6 +1092,7 @@ struct Engine::Impl {
       auto status = commit_run(r, commit);
       if (!status.ok()) {
         spdlog::error("run {}: store commit failed: {}", r.record.id, status.error().message);
+        let_go(r.record.id);
         r.in_flight -= 1;
         r.evicted = true;
         drop = true;
@@ -1157,12 +1320,23 @@ struct Engine::Impl {
     return timers;
   }
 
+  // The work loop: fires the due timers of the runs this engine holds, claims what other engines
+  // left (queued runs, waiting runs whose timer is due, runs of engines that died), and renews
+  // leases. It sleeps until the next timer, a wake-up, or the poll interval.
   void timer_loop() {
+    bool idle = false;
     while (true) {
-      auto next = next_due();
       auto now = Clock::now();
-      auto wake_at = now + kTimerPollInterval;
-      if (next.ok() && next->has_value()) wake_at = std::min(wake_at, **next);
+      auto wake_at = now + options.poll_interval;
+      auto next = next_due();
+      // A due timer that nothing here could fire (its run is another engine's) must not keep the
+      // loop spinning: after an idle pass, wait for the poll or a wake-up.
+      if (next.ok() && next->has_value() && (!idle || **next > now)) {
+        wake_at = std::min(wake_at, **next);
+      }
+      auto renewal = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                         next_renewal - std::chrono::steady_clock::now());
+      wake_at = std::min(wake_at, std::max(now, renewal));
       {
         std::unique_lock lock(timer_mu);
         if (stopping) return;
@@ -1172,32 +1346,106 @@ struct Engine::Impl {
         if (stopping) return;
         timer_wakeup = false;
       }
-      fire_due_timers();
+      renew_leases_if_due();
+      size_t done = fire_due_timers();
+      if (!options.own_runs_only) done += claim_work();
+      idle = done == 0;
     }
   }
 
-  void fire_due_timers() {
+  // Fires the due timers of runs this engine holds; returns how many it fired.
+  size_t fire_due_timers() {
+    size_t fired = 0;
     if (options.own_runs_only) {
       auto now = Clock::now();
       for (const auto& timer : own_timers()) {
-        if (timer.due_at <= now) fire(timer);
+        if (timer.due_at <= now) {
+          fire(timer);
+          ++fired;
+        }
       }
-      return;
+      return fired;
     }
-    while (true) {
-      auto due = store.due_timers(Clock::now(), 256);
-      if (!due.ok()) {
-        spdlog::error("reading due timers failed: {}", due.error().message);
+    auto due = store.due_timers(Clock::now(), 256);
+    if (!due.ok()) {
+      spdlog::error("reading due timers failed: {}", due.error().message);
+      return 0;
+    }
+    for (const auto& timer : *due) {
+      if (!holds(timer.run_id)) continue;  // claimed (and fired) by claim_work, or another's
+      fire(timer);
+      ++fired;
+    }
+    return fired;
+  }
+
+  // Claims runs nobody drives and starts driving them; returns how many it claimed. With
+  // `take_over`, also those other engines' live leases hold (see take_over_leases).
+  size_t claim_work(bool take_over = false) {
+    constexpr int kClaimBatch = 64;
+    size_t claimed_total = 0;
+    while (!is_stopping()) {
+      store::ClaimRequest claim;
+      claim.owner = owner;
+      claim.now = Clock::now();
+      claim.lease_until = claim.now + options.lease_duration;
+      claim.limit = kClaimBatch;
+      claim.take_over = take_over;
+      auto claimed = store.claim_runs(claim);
+      if (!claimed.ok()) {
+        spdlog::error("claiming runs failed: {}", claimed.error().message);
+        return claimed_total;
+      }
+      for (const auto& lease : *claimed) drive_claimed(lease);
+      claimed_total += claimed->size();
+      if (claimed->size() < static_cast<size_t>(kClaimBatch)) return claimed_total;
+    }
+    return claimed_total;
+  }
+
+  // A run just claimed: loaded, its due timers fired, and planned.
+  void drive_claimed(const store::RunLease& lease) {
+    std::shared_ptr<ActiveRun> run;
+    {
+      std::lock_guard lock(runs_mu);
+      if (auto it = active.find(lease.run_id); it != active.end()) {
+        std::unique_lock run_lock(it->second->mu);
+        if (!it->second->evicted && it->second->lease_token == lease.token) {
+          hold(lease.run_id, lease.token);  // the lease lapsed but nobody took it: carry on
+          return;
+        }
+        // Another engine drove the run meanwhile: what is in memory is behind the store.
+        it->second->evicted = true;
+        run_lock.unlock();
+        active.erase(it);
+      }
+      auto loaded = load_run(lease.run_id);
+      if (!loaded.ok()) {
+        spdlog::error("cannot load claimed run {}: {}", lease.run_id, loaded.error().message);
+        (void)store.release_leases({lease});
         return;
       }
-      if (due->empty()) return;
-      for (const auto& timer : *due) fire(timer);
-      if (due->size() < 256) return;
+      run = *loaded;
+      run->lease_token = lease.token;
+      hold(lease.run_id, lease.token);
+      active.emplace(lease.run_id, run);
     }
+    auto timers = store.timers_of_run(lease.run_id);
+    auto now = Clock::now();
+    bool fired = false;
+    if (timers.ok()) {
+      for (const auto& timer : *timers) {
+        if (timer.due_at > now) break;
+        fire(timer);
+        fired = true;
+      }
+    }
+    if (!fired) post_advance(run);
   }
 
   void fire(const store::TimerRecord& timer) {
     auto loaded = get_or_load(timer.run_id);
+    if (!loaded.ok() && loaded.error().code == ErrorCode::unavailable) return;  // another's run
     if (!loaded.ok()) {
       spdlog::error("timer {} for run {}: {}", timer.id, timer.run_id, loaded.error().message);
       store::Commit commit;
@@ -1221,7 +1469,11 @@ struct Engine::Impl {
         if (timer.item < 0) unit = &slot->self;
         else if (static_cast<size_t>(timer.item) < slot->elements.size()) unit = &slot->elements[static_cast<size_t>(timer.item)];
       }
-      if (unit != nullptr && timer.kind == "rerun" && unit->state == StepState::running) {
+      if (timer.kind == "cancel") {
+        // Asked through another engine (cancel_run), or through the API of one that drives none.
+        run->cancel_requested = true;
+        run->cancelled = true;
+      } else if (unit != nullptr && timer.kind == "rerun" && unit->state == StepState::running) {
         unit->woken_while_running = true;
       } else if (unit != nullptr && unit->state == StepState::waiting &&
                  !store::is_final(run->record.state)) {
@@ -1340,8 +1592,20 @@ Status Engine::start_prepared(std::vector<PreparedRun> runs, store::Commit with)
     active.push_back(impl_->make_active(prepared.record, prepared.workflow));
     with.insert_runs.push_back(std::move(prepared.record));
   }
+  const bool drive = impl_->options.drive_runs;
+  if (drive && !with.insert_runs.empty()) {
+    with.lease_inserted = store::LeaseGrant{impl_->owner, impl_->lease_end()};
+  }
   if (auto status = impl_->store.commit(with); !status.ok()) return status;
+  if (!drive) {
+    // Queued for the engines that drive runs.
+    if (!active.empty()) impl_->announce();
+    for (auto& run : active) impl_->emit(*run, nullptr, -1, "queued", nullptr);
+    return {};
+  }
   for (auto& run : active) {
+    run->lease_token = 1;
+    impl_->hold(run->record.id, 1);
     {
       std::lock_guard lock(impl_->runs_mu);
       impl_->active.emplace(run->record.id, run);
@@ -1371,14 +1635,23 @@ Status Engine::retry_run(const std::string& run_id) {
   if (!loaded.ok()) return loaded.error();
   auto run = *loaded;
   bool drop = false;
+  std::optional<Error> refused;
   {
     std::lock_guard lock(run->mu);
     if (run->evicted) return make_error(ErrorCode::unavailable, "run " + run_id + " is busy; try again");
     if (run->record.state != RunState::failed) {
-      return make_error(ErrorCode::failed_precondition,
-                        "run " + run_id + " is " + std::string(store::to_string(run->record.state)) +
-                            "; only a failed run can be retried");
+      refused = make_error(ErrorCode::failed_precondition,
+                           "run " + run_id + " is " + std::string(store::to_string(run->record.state)) +
+                               "; only a failed run can be retried");
     }
+  }
+  if (refused) {
+    impl_->put_back(run);
+    return *refused;
+  }
+  const bool drive = impl_->options.drive_runs;
+  {
+    std::lock_guard lock(run->mu);
     auto now = Clock::now();
     store::Commit commit;
     // on_error steps run again if the retried run fails again.
@@ -1420,34 +1693,43 @@ Status Engine::retry_run(const std::string& run_id) {
     run->record.finished_at.reset();
     run->record.updated_at = now;
     commit.update_run = run->record;
+    // An engine that drives no runs queues the retried run for those that do.
+    commit.release = !drive;
     impl_->rebuild_steps_view(*run);
-    if (auto status = impl_->commit_run(*run, commit); !status.ok()) {
+    auto status = impl_->commit_run(*run, commit);
+    if (!status.ok() || !drive) {
       run->evicted = true;
       drop = true;
     }
+    if (!status.ok()) refused = status.error();
   }
   if (drop) {
     impl_->evict(run);
-    return make_error(ErrorCode::unavailable, "the store refused the retry of run " + run_id);
+    impl_->let_go(run_id);
+  }
+  if (refused) {
+    return make_error(ErrorCode::unavailable,
+                      "the store refused the retry of run " + run_id + ": " + refused->message);
   }
   impl_->emit(*run, nullptr, -1, "queued", nullptr);
-  impl_->post_advance(run);
+  if (drive) {
+    impl_->post_advance(run);
+  } else {
+    impl_->announce();
+  }
   return {};
 }
 
-void Engine::wake() { impl_->wake_timer_loop(); }
+void Engine::wake() {
+  impl_->announce();
+  impl_->wake_timer_loop();
+}
+
+void Engine::poke() { impl_->wake_timer_loop(); }
 
 Status Engine::resume_all() {
-  auto ids = impl_->store.unfinished_run_ids();
-  if (!ids.ok()) return ids.error();
-  for (const auto& id : *ids) {
-    auto run = impl_->get_or_load(id);
-    if (!run.ok()) {
-      spdlog::error("cannot resume run {}: {}", id, run.error().message);
-      continue;
-    }
-    impl_->post_advance(*run);
-  }
+  if (!impl_->options.drive_runs) return {};
+  impl_->claim_work(impl_->options.take_over_leases);
   impl_->wake_timer_loop();
   return {};
 }
@@ -1495,19 +1777,31 @@ Status Engine::wait_until_idle(std::optional<std::chrono::milliseconds> timeout)
 }
 
 Status Engine::cancel_run(const std::string& run_id) {
-  auto run = impl_->get_or_load(run_id);
-  if (!run.ok()) return run.error();
-  {
-    std::lock_guard lock((*run)->mu);
-    if (store::is_final((*run)->record.state)) {
-      return make_error(ErrorCode::failed_precondition,
-                        "run " + run_id + " is already " + std::string(store::to_string((*run)->record.state)));
+  if (impl_->options.drive_runs) {
+    auto run = impl_->get_or_load(run_id);
+    if (run.ok()) {
+      std::optional<Error> refused;
+      {
+        std::lock_guard lock((*run)->mu);
+        if (store::is_final((*run)->record.state)) {
+          refused = make_error(ErrorCode::failed_precondition,
+                               "run " + run_id + " is already " +
+                                   std::string(store::to_string((*run)->record.state)));
+        } else {
+          (*run)->cancel_requested = true;
+          (*run)->cancelled = true;
+        }
+      }
+      if (refused) {
+        impl_->put_back(*run);
+        return *refused;
+      }
+      impl_->advance(*run);
+      return {};
     }
-    (*run)->cancel_requested = true;
-    (*run)->cancelled = true;
+    if (run.error().code != ErrorCode::unavailable) return run.error();
   }
-  impl_->advance(*run);
-  return {};
+  return impl_->request_cancel(run_id);
 }
 
 bool Engine::shutdown(std::chrono::milliseconds grace) { return impl_->stop(grace); }
@@ -1517,6 +1811,10 @@ EngineStats Engine::stats() const {
   {
     std::lock_guard lock(impl_->runs_mu);
     stats.active_runs = impl_->active.size();
+  }
+  {
+    std::lock_guard lock(impl_->leases_mu);
+    stats.leased_runs = impl_->held.size();
   }
   stats.queued_units = impl_->queued_units.load();
   stats.running_units = impl_->running_units.load();

@@ -63,6 +63,7 @@ struct PreparedRun {
 
 struct EngineStats {
   size_t active_runs = 0;    // runs in memory (running, or being planned)
+  size_t leased_runs = 0;    // runs this engine holds a lease on
   size_t queued_units = 0;   // units waiting for a worker thread (the ready queue)
   size_t running_units = 0;  // units executing on worker threads
 };
@@ -89,6 +90,27 @@ struct EngineOptions {
   approvals::Desk* approvals = nullptr;
   // Seeds retry jitter, for reproducible tests; 0 picks a random seed.
   uint64_t random_seed = 0;
+
+  // ---- sharing a store with other engines (store.h, RunLease) ------------------------------
+  // The engine drives only runs it holds a lease on: those it starts, and those it claims from
+  // the store (queued ones nobody holds, waiting ones whose timer is due, and those whose engine
+  // died and whose lease ran out). Leases are renewed while held and given back when a run
+  // finishes or goes to sleep on a timer.
+  std::string engine_id;  // names this engine in leases; "" picks "<host>:<pid>:<random>"
+  std::chrono::milliseconds lease_duration{30'000};
+  // How often an engine looks for work in the store when nothing wakes it up.
+  std::chrono::milliseconds poll_interval{1'000};
+  // False: the engine starts, retries and cancels runs but drives none (`herald serve
+  // --no-workers`); the runs it starts are left for other engines to claim.
+  bool drive_runs = true;
+  // `herald resume`, after a crash: the first claim also takes runs that another engine's live
+  // lease holds (the dead engine's leases would keep them until they end). Fencing keeps any late
+  // write of a still-living engine out of the store.
+  bool take_over_leases = false;
+  // Called after a commit that leaves work for other engines (a run queued for any engine to
+  // claim, a timer due now for a run another engine holds): publishes a wake-up, so idle engines
+  // look at once instead of at their next poll.
+  std::function<void()> announce_work;
 };
 
 class Engine {
@@ -127,9 +149,12 @@ class Engine {
   // timer loop for the waiting ones.
   Status resume_all();
 
-  // Looks at the store's timers now rather than at the next poll: something (a decision through
-  // the API) added one that is due.
+  // Looks at the store now rather than at the next poll: something (a decision through the API,
+  // a wake-up from another engine) added work. Also announces it to other engines when this one
+  // drives no runs.
   void wake();
+  // Looks at the store now, without announcing: for wake-ups that came from other engines.
+  void poke();
 
   // Blocks until the run is final (succeeded, failed or cancelled) or the timeout passes.
   Result<store::RunRecord> wait_for_run(const std::string& run_id,

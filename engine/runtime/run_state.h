@@ -69,6 +69,7 @@ struct ActiveRun {
   // only work that re-running reproduces.
   store::Commit deferred;
 
+  int64_t lease_token = 0;  // the fencing token of this engine's lease on the run
   int in_flight = 0;      // units executing on workers
   bool failing = false;   // a main step failed: on_error steps run, then the run fails
   bool cancel_requested = false;

@@ -217,6 +217,11 @@ bool Scheduler::Impl::start_fires(const Entry& entry, const std::vector<Fire>& f
       {schedule.workspace_id, schedule.workflow_id, schedule.trigger_index, fires.back().at});
   std::size_t count = runs.size();
   if (auto status = engine.start_prepared(std::move(runs), std::move(commit)); !status.ok()) {
+    if (status.error().code == ErrorCode::failed_precondition) {
+      // Another scheduler sharing the store recorded this fire first and started its runs.
+      spdlog::debug("schedule of {}: {}", describe(schedule), status.error().message);
+      return true;
+    }
     spdlog::error("schedule of {}: storing {} fire(s) failed, trying again in {} s: {}",
                   describe(schedule), fires.size(),
                   std::chrono::duration_cast<std::chrono::seconds>(kRetryDelay).count(),

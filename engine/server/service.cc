@@ -52,6 +52,19 @@ model::Diagnostic diagnostic(const model::Workflow& workflow, const model::Trigg
   return d;
 }
 
+constexpr std::chrono::seconds kIndexCheck{2};
+constexpr std::chrono::seconds kSecretsTtl{5};
+constexpr std::chrono::milliseconds kRespondPoll{20};
+
+// What the trigger index depends on: which version of which workflow is deployed and enabled.
+std::string deployments_signature(const std::vector<store::DeployedWorkflow>& deployed) {
+  std::string signature;
+  for (const auto& d : deployed) {
+    signature += d.workspace_id + "/" + d.workflow_id + "@" + std::to_string(d.version_id) + ";";
+  }
+  return signature;
+}
+
 bool truthy(const Json& value) { return !(value.is_null() || (value.is_boolean() && !value.get<bool>())); }
 
 }  // namespace
@@ -105,6 +118,7 @@ Status Service::Impl::start() {
   }
 
   runtime::EngineOptions engine_options = options.engine;
+  engine_options.drive_runs = options.workers;
   engine_options.secrets = Json::object();
   engine_options.on_progress = [this](const runtime::ProgressEvent& event) { on_progress(event); };
   engine_options.secrets_for = [this](const std::string& workspace_id) { return secrets_of(workspace_id); };
@@ -133,15 +147,21 @@ Status Service::Impl::start() {
     return count.ok() ? static_cast<double>(*count) : 0.0;
   });
 
-  if (auto status = engine->resume_all(); !status.ok()) return status;
-  scheduler = std::make_unique<Scheduler>(*store, *engine);
+  if (options.workers) {
+    if (auto status = engine->resume_all(); !status.ok()) return status;
+    scheduler = std::make_unique<Scheduler>(*store, *engine);
+  }
   if (auto status = rebuild_index(); !status.ok()) return status;
-  if (auto status = scheduler->start(); !status.ok()) return status;
+  if (scheduler) {
+    if (auto status = scheduler->start(); !status.ok()) return status;
+  }
   dispatcher = std::thread([this] { dispatch_loop(); });
 
   add_public_routes();
-  add_api_routes();
-  add_approval_routes();
+  if (options.api) {
+    add_api_routes();
+    add_approval_routes();
+  }
   http = std::make_unique<HttpServer>(router, options.http, &metrics);
   if (auto status = http->start(); !status.ok()) return status;
   if (options.public_url.empty()) {
@@ -465,7 +485,27 @@ Status Service::Impl::rebuild_index() {
   if (scheduler) scheduler->set_schedules(fresh->schedules);
   std::lock_guard lock(index_mu);
   index = std::move(fresh);
+  index_signature = deployments_signature(*deployed);
   return {};
+}
+
+// Each process keeps its own trigger index; a deploy through another process's API shows up here
+// within kIndexCheck.
+void Service::Impl::refresh_index_if_changed() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_index_check) return;
+  next_index_check = now + kIndexCheck;
+  auto deployed = store->all_enabled_deployed();
+  if (!deployed.ok()) return;
+  std::string signature = deployments_signature(*deployed);
+  {
+    std::lock_guard lock(index_mu);
+    if (signature == index_signature) return;
+  }
+  std::lock_guard deployments(deployments_mu);
+  if (auto status = rebuild_index(); !status.ok()) {
+    spdlog::error("rebuilding the trigger index failed: {}", status.error().message);
+  }
 }
 
 std::shared_ptr<const TriggerIndex> Service::Impl::current_index() {
@@ -476,9 +516,13 @@ std::shared_ptr<const TriggerIndex> Service::Impl::current_index() {
 // ---- secrets ----------------------------------------------------------------------------------
 
 std::shared_ptr<const runtime::WorkspaceSecrets> Service::Impl::secrets_of(const std::string& workspace_id) {
+  const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(secrets_mu);
-    if (auto it = secrets.find(workspace_id); it != secrets.end()) return it->second;
+    if (auto it = secrets.find(workspace_id);
+        it != secrets.end() && now - it->second.fetched < kSecretsTtl) {
+      return it->second.secrets;
+    }
   }
   auto fresh = std::make_shared<runtime::WorkspaceSecrets>();
   if (box) {
@@ -491,7 +535,7 @@ std::shared_ptr<const runtime::WorkspaceSecrets> Service::Impl::secrets_of(const
     }
   }
   std::lock_guard lock(secrets_mu);
-  secrets[workspace_id] = fresh;
+  secrets[workspace_id] = CachedSecrets{fresh, now};
   return fresh;
 }
 
@@ -518,6 +562,8 @@ void Service::Impl::dispatch_loop() {
       if (dispatch_stopping) return;
       dispatch_wake = false;
     }
+    refresh_index_if_changed();
+    if (!options.workers) continue;  // the processes with workers start the events' runs
     while (dispatch_pending() == kDispatchBatch) {
       std::lock_guard lock(dispatch_mu);
       if (dispatch_stopping) return;
@@ -686,7 +732,21 @@ Response Service::Impl::handle_webhook(Request& request) {
   if (!waiter) return json_response(202, {{"run_id", run_id}, {"workflow", hook.workflow_id}});
 
   std::unique_lock lock(waiter->mu);
-  bool done = waiter->cv.wait_for(lock, hook.respond_timeout, [&] { return waiter->done; });
+  bool done;
+  if (options.workers) {
+    done = waiter->cv.wait_for(lock, hook.respond_timeout, [&] { return waiter->done; });
+  } else {
+    // Another process runs the step: its outcome comes through the store.
+    auto deadline = std::chrono::steady_clock::now() + hook.respond_timeout;
+    while (!(done = waiter->done) && std::chrono::steady_clock::now() < deadline) {
+      lock.unlock();
+      poll_step_outcome(run_id, *waiter);
+      lock.lock();
+      if (waiter->done) continue;
+      waiter->cv.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() + kRespondPoll));
+    }
+    done = waiter->done;
+  }
   Json output = waiter->output;
   bool succeeded = waiter->succeeded;
   std::string state = waiter->state;
@@ -728,7 +788,7 @@ void Service::Impl::add_public_routes() {
     if (!probe.ok()) {
       return error_response(make_error(ErrorCode::unavailable, "store: " + probe.error().message), request.request_id);
     }
-    return json_response(200, {{"status", "ready"}});
+    return json_response(200, {{"status", "ready"}, {"api", options.api}, {"workers", options.workers}});
   });
   router.add("GET", "/metrics", "Prometheus metrics", [this](Request&) {
     Response response;
@@ -736,8 +796,34 @@ void Service::Impl::add_public_routes() {
     response.body = metrics.render();
     return response;
   });
+  if (!options.api) return;
   router.add("POST", "/hooks/{workspace}/{path}", "Start a workflow from a webhook",
              [this](Request& request) { return handle_webhook(request); });
+}
+
+void Service::Impl::poll_step_outcome(const std::string& run_id, StepWaiter& waiter) {
+  auto steps = store->get_steps(run_id);
+  auto run = store->get_run(run_id);
+  if (!steps.ok() || !run.ok()) return;
+  for (const auto& step : *steps) {
+    if (step.step_id != waiter.step_id || step.item >= 0 || step.on_error) continue;
+    if (!store::is_final(step.state)) break;
+    std::lock_guard lock(waiter.mu);
+    waiter.done = true;
+    waiter.succeeded = step.state == store::StepState::succeeded;
+    waiter.state = std::string(store::to_string(step.state));
+    waiter.output = step.output;
+    waiter.error = step.error;
+    return;
+  }
+  if (store::is_final(run->state)) {
+    // The run ended without the step finishing (it failed before, or was cancelled).
+    std::lock_guard lock(waiter.mu);
+    waiter.done = true;
+    waiter.succeeded = false;
+    waiter.state = std::string(store::to_string(run->state));
+    waiter.error = run->error;
+  }
 }
 
 // ---- Service ----------------------------------------------------------------------------------

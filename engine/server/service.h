@@ -36,6 +36,12 @@ struct ServiceOptions {
   std::chrono::seconds approval_link_ttl{std::chrono::hours(72)};
   // The steps workflows may use (the built-ins plus plugin capabilities); unset: the built-ins.
   std::optional<steps::StepRegistry> steps;
+  // What this process does. `api`: the REST API and webhooks. `workers`: the engine driving runs,
+  // the scheduler and the event dispatcher. `herald serve` does both, `herald serve --no-workers`
+  // only the API, `herald worker` only the workers (with /healthz, /readyz and /metrics). Any
+  // number of each share one store; see docs/scaling.md.
+  bool api = true;
+  bool workers = true;
 };
 
 class Service {

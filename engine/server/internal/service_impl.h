@@ -93,8 +93,18 @@ struct Service::Impl {
   std::mutex parsed_mu;
   std::map<int64_t, std::shared_ptr<const model::Workflow>> parsed;  // by version id
 
+  // Secrets per workspace, read again after kSecretsTtl: another process (the API of a
+  // deployment with several) may have changed them.
+  struct CachedSecrets {
+    std::shared_ptr<const runtime::WorkspaceSecrets> secrets;
+    std::chrono::steady_clock::time_point fetched;
+  };
   std::mutex secrets_mu;
-  std::map<std::string, std::shared_ptr<const runtime::WorkspaceSecrets>> secrets;
+  std::map<std::string, CachedSecrets> secrets;
+
+  // The deployments the trigger index was built from, to notice another process's deploys.
+  std::string index_signature;
+  std::chrono::steady_clock::time_point next_index_check{};
 
   struct CachedToken {
     store::TokenRecord record;
@@ -136,6 +146,10 @@ struct Service::Impl {
                                                        const std::string& file_name);
   std::vector<model::Diagnostic> check_triggers(const model::Workflow& workflow) const;
   Status rebuild_index();
+  // Rebuilds the index when the deployments changed under another process.
+  void refresh_index_if_changed();
+  // For a webhook's `respond` when another process runs the step: its outcome from the store.
+  void poll_step_outcome(const std::string& run_id, StepWaiter& waiter);
   std::shared_ptr<const TriggerIndex> current_index();
   std::shared_ptr<const runtime::WorkspaceSecrets> secrets_of(const std::string& workspace_id);
   void forget_secrets(const std::string& workspace_id);

@@ -858,5 +858,147 @@ TEST(PrepareInputsTest, ConvertsTextToDeclaredTypesAndAppliesDefaults) {
   ASSERT_FALSE(wrong_type.ok());
 }
 
+// ---- engines sharing one store (leases) ------------------------------------------------------
+
+namespace {
+
+constexpr const char* kFlakyWorkflow = R"(
+id: shared
+steps:
+  - id: call
+    uses: flaky
+    retry: { attempts: 3, backoff: fixed, initial: 20ms }
+  - id: after
+    uses: set
+    with: { done: true }
+)";
+
+EngineOptions quick_polling() {
+  EngineOptions options;
+  options.worker_threads = 4;
+  options.poll_interval = 20ms;
+  options.random_seed = 7;
+  return options;
+}
+
+}  // namespace
+
+// Each run sleeps between its attempts (its lease given back), so the engines take turns: every
+// run still ends, and every attempt happened once.
+TEST_F(EngineTest, EnginesSharingAStoreDriveEveryRunToItsEndWithEachAttemptOnce) {
+  auto second_store = store::open_store("sqlite:" + (dir_ / "herald.db").string());
+  ASSERT_TRUE(second_store.ok()) << second_store.error().message;
+  Engine& a = engine(quick_polling());
+  Engine b(**second_store, registry_, quick_polling());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto id = (i % 2 == 0 ? a : b).start_run(kFlakyWorkflow, "shared.yaml", Json::object());
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    ids.push_back(*id);
+  }
+  for (const auto& id : ids) {
+    auto record = a.wait_for_run(id, 20s);
+    ASSERT_TRUE(record.ok()) << record.error().message;
+    EXPECT_EQ(record->state, RunState::succeeded) << record->error.dump();
+    auto steps = steps_of(id);
+    EXPECT_EQ(steps["call"].attempt, 3);
+    EXPECT_EQ(flaky_->calls(steps["call"].idempotency_key), 3) << id;
+    EXPECT_EQ(steps["after"].state, StepState::succeeded);
+  }
+}
+
+namespace {
+
+// A queued run leased to an engine that is gone (it never renews), as a crash leaves it.
+std::string insert_orphan(store::Store& store, const std::string& source,
+                          std::chrono::milliseconds lease_left) {
+  auto version = store.put_workflow_version("", "orphan", source, "orphan.yaml");
+  EXPECT_TRUE(version.ok());
+  store::RunRecord run;
+  run.id = store::new_run_id();
+  run.workflow_id = "orphan";
+  run.workflow_version_id = version->id;
+  run.created_at = run.updated_at = std::chrono::system_clock::now();
+  store::Commit commit;
+  commit.insert_runs = {run};
+  commit.lease_inserted = store::LeaseGrant{"crashed-engine", run.created_at + lease_left};
+  auto status = store.commit(commit);
+  EXPECT_TRUE(status.ok()) << status.error().message;
+  return run.id;
+}
+
+constexpr const char* kOrphanWorkflow = R"(
+id: orphan
+steps:
+  - id: only
+    uses: set
+    with: { x: 1 }
+)";
+
+}  // namespace
+
+TEST_F(EngineTest, ARunOfAnEngineThatStoppedRenewingIsTakenOverWhenItsLeaseEnds) {
+  const auto lease_end = std::chrono::system_clock::now() + 400ms;
+  auto id = insert_orphan(*store_, kOrphanWorkflow, 400ms);
+  Engine& e = engine(quick_polling());
+  ASSERT_TRUE(e.resume_all().ok());
+  auto record = e.wait_for_run(id, 10s);
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_EQ(record->state, RunState::succeeded);
+  ASSERT_TRUE(record->started_at.has_value());
+  EXPECT_GE(*record->started_at, std::chrono::floor<std::chrono::milliseconds>(lease_end));
+}
+
+TEST_F(EngineTest, ResumeTakingOverLeasesDoesNotWaitForThemToEnd) {
+  auto id = insert_orphan(*store_, kOrphanWorkflow, std::chrono::hours(1));
+  EngineOptions options = quick_polling();
+  options.take_over_leases = true;
+  Engine& e = engine(options);
+  ASSERT_TRUE(e.resume_all().ok());
+  auto record = e.wait_for_run(id, 10s);
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_EQ(record->state, RunState::succeeded);
+}
+
+// `herald serve --no-workers`: its engine stores runs and cancellations; engines that drive runs
+// carry them out.
+TEST_F(EngineTest, AnEngineThatDrivesNoRunsLeavesThemToThoseThatDo) {
+  auto second_store = store::open_store("sqlite:" + (dir_ / "herald.db").string());
+  ASSERT_TRUE(second_store.ok()) << second_store.error().message;
+  EngineOptions api_options = quick_polling();
+  api_options.drive_runs = false;
+  std::atomic<int> announced{0};
+  api_options.announce_work = [&announced] { announced.fetch_add(1); };
+  Engine api(**second_store, registry_, api_options);
+
+  auto queued = api.start_run(kOrphanWorkflow, "orphan.yaml", Json::object());
+  ASSERT_TRUE(queued.ok()) << queued.error().message;
+  EXPECT_GE(announced.load(), 1);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(store_->get_run(*queued)->state, RunState::queued);  // nobody drives it yet
+
+  Engine& worker = engine(quick_polling());
+  auto done = worker.wait_for_run(*queued, 10s);
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  EXPECT_EQ(done->state, RunState::succeeded);
+
+  auto sleeping = api.start_run(R"(
+id: sleeper
+steps:
+  - id: nap
+    uses: wait
+    with: { for: 30s }
+)", "sleeper.yaml", Json::object());
+  ASSERT_TRUE(sleeping.ok()) << sleeping.error().message;
+  ASSERT_TRUE(wait_until_waiting(*sleeping));
+  ASSERT_TRUE(api.cancel_run(*sleeping).ok());
+  auto cancelled = worker.wait_for_run(*sleeping, 10s);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.error().message;
+  EXPECT_EQ(cancelled->state, RunState::cancelled);
+  auto again = api.cancel_run(*sleeping);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, ErrorCode::failed_precondition);
+}
+
 }  // namespace
 }  // namespace herald::runtime
