@@ -1403,6 +1403,42 @@ struct Engine::Impl {
     return claimed_total;
   }
 
+  // `herald resume`: waiting runs whose timers are not due may still be leased to the crashed
+  // engine (`herald run` keeps its run while it waits). Taking them over and giving them back
+  // at once lets their timers be claimed when due, instead of after the dead lease ends.
+  void take_over_waiting_runs() {
+    store::RunFilter filter;
+    filter.state = RunState::waiting;
+    filter.limit = 1000;
+    while (true) {
+      auto page = store.list_runs(filter);
+      if (!page.ok()) {
+        spdlog::error("listing waiting runs failed: {}", page.error().message);
+        return;
+      }
+      if (page->empty()) return;
+      store::ClaimRequest claim;
+      claim.owner = owner;
+      claim.now = Clock::now();
+      claim.lease_until = claim.now + options.lease_duration;
+      claim.limit = static_cast<int>(page->size());
+      claim.take_over = true;
+      for (const auto& run : *page) {
+        if (!holds(run.id)) claim.run_ids.push_back(run.id);
+      }
+      auto claimed = store.claim_runs(claim);
+      if (!claimed.ok()) {
+        spdlog::error("taking over waiting runs failed: {}", claimed.error().message);
+        return;
+      }
+      if (auto status = store.release_leases(*claimed); !status.ok()) {
+        spdlog::error("releasing waiting runs failed: {}", status.error().message);
+      }
+      if (page->size() < 1000) return;
+      filter.before_id = page->back().id;
+    }
+  }
+
   // A run just claimed: loaded, its due timers fired, and planned.
   void drive_claimed(const store::RunLease& lease) {
     std::shared_ptr<ActiveRun> run;
@@ -1730,6 +1766,7 @@ void Engine::poke() { impl_->wake_timer_loop(); }
 Status Engine::resume_all() {
   if (!impl_->options.drive_runs) return {};
   impl_->claim_work(impl_->options.take_over_leases);
+  if (impl_->options.take_over_leases) impl_->take_over_waiting_runs();
   impl_->wake_timer_loop();
   return {};
 }

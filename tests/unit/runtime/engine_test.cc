@@ -960,6 +960,32 @@ TEST_F(EngineTest, ResumeTakingOverLeasesDoesNotWaitForThemToEnd) {
   EXPECT_EQ(record->state, RunState::succeeded);
 }
 
+// `herald run` keeps its run's lease while the run waits; after it crashed, `herald resume`
+// continues the run when its timer comes due, not when the dead lease ends.
+TEST_F(EngineTest, ResumeTakesOverAWaitingRunOfACrashedEngine) {
+  auto id = insert_orphan(*store_, R"(
+id: orphan
+steps:
+  - id: nap
+    uses: wait
+    with: { for: 100ms }
+)", std::chrono::hours(1));
+  store::RunRecord waiting = *store_->get_run(id);
+  waiting.state = RunState::waiting;
+  store::Commit sleep;
+  sleep.update_run = waiting;
+  sleep.add_timers = {{0, id, "nap", -1, "wait", std::chrono::system_clock::now() + 300ms}};
+  ASSERT_TRUE(store_->commit(sleep).ok());
+
+  EngineOptions options = quick_polling();
+  options.take_over_leases = true;
+  Engine& e = engine(options);
+  ASSERT_TRUE(e.resume_all().ok());
+  auto record = e.wait_for_run(id, 10s);
+  ASSERT_TRUE(record.ok()) << record.error().message;
+  EXPECT_EQ(record->state, RunState::succeeded);
+}
+
 // `herald serve --no-workers`: its engine stores runs and cancellations; engines that drive runs
 // carry them out.
 TEST_F(EngineTest, AnEngineThatDrivesNoRunsLeavesThemToThoseThatDo) {
