@@ -138,5 +138,47 @@ TEST_F(ServeTest, SigtermLetsTheStepInFlightFinishAndTheRunResumesOnTheNextStart
   server.stop(SIGTERM, 10s);
 }
 
+// `herald serve --no-workers` and `herald worker` on one store: the API stores the run, the
+// worker claims and runs it, and the webhook's `respond` answer comes back through the store.
+TEST_F(ServeTest, AnApiWithoutWorkersAndAWorkerShareTheWork) {
+  {
+    std::ofstream config(dir_.path() / "herald.yaml");
+    config << "engine: { poll: 20ms }\n";
+  }
+  auto config = (dir_.path() / "herald.yaml").string();
+  auto api = start_herald({"serve", "--no-workers", "--listen", "127.0.0.1:0", "--config", config}, env_);
+  std::string base = wait_for_listening(api);
+  ASSERT_FALSE(base.empty());
+  auto worker = start_herald({"worker", "--config", config}, env_);
+  std::string worker_base = wait_for_listening(worker);
+  ASSERT_FALSE(worker_base.empty());
+
+  Json ready = Json::parse(http_call("GET", worker_base + "/readyz").body, nullptr, false);
+  EXPECT_EQ(ready.value("workers", false), true) << ready.dump();
+  EXPECT_EQ(ready.value("api", true), false) << ready.dump();
+  EXPECT_EQ(http_call("GET", worker_base + "/api/v1/me", {{"Authorization", "Bearer " + token_}}).status, 404);
+
+  const std::string workflow = R"(id: shape
+triggers:
+  - webhook: { path: in, respond: { step: shape, timeout: 10s } }
+steps:
+  - id: shape
+    uses: set
+    with: { got: "{{ trigger.body.n }}" }
+)";
+  auto deployed = http_call("POST", base + "/api/v1/workflows",
+                            {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/yaml"}},
+                            workflow);
+  ASSERT_EQ(deployed.status, 201) << deployed.body;
+  for (int n = 1; n <= 3; ++n) {
+    auto reply = http_call("POST", base + "/hooks/acme/in", {{"Content-Type", "application/json"}},
+                           Json{{"n", n}}.dump());
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    EXPECT_EQ(Json::parse(reply.body, nullptr, false).value("got", 0), n) << reply.body;
+  }
+  EXPECT_EQ(api.stop(SIGTERM, 10s).code, 0);
+  EXPECT_EQ(worker.stop(SIGTERM, 10s).code, 0);
+}
+
 }  // namespace
 }  // namespace herald::testing
